@@ -1,0 +1,133 @@
+"""Configuration from the environment (contracts.md section 2), validated once.
+
+Precedence, highest first: real environment variables, then `.env`-style
+`.local/sandbox.env` written by `python -m sandbox up` (so that a fresh clone talks
+to the embedded Postgres and the simulators with no setup), then the defaults
+below. Secrets are `SecretStr`: they never appear in a repr, a log line or an error.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def sandbox_dir() -> Path:
+    """Where the embedded Postgres and the simulators keep their state."""
+    return Path(os.environ.get("SANDBOX_DIR", PROJECT_ROOT / ".local"))
+
+
+def sandbox_env_file() -> Path:
+    return sandbox_dir() / "sandbox.env"
+
+
+EMBEDDED_PG_PORT = 54329
+EMBEDDED_SALESFORCE_PORT = 8443
+EMBEDDED_WAREHOUSE_DB = "warehouse"
+
+
+def _flag(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"not a boolean flag: {value!r} (use on/off, true/false, 1/0)")
+
+
+class Settings(BaseSettings):
+    """Every variable of contracts.md section 2 that this code reads."""
+
+    model_config = SettingsConfigDict(
+        env_file=None,  # set per instance in load_settings()
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    # Warehouse: the standard libpq names; defaults are the embedded cluster.
+    pghost: str = "127.0.0.1"
+    pgport: int = EMBEDDED_PG_PORT
+    pguser: str = "postgres"
+    pgpassword: SecretStr = SecretStr("postgres")
+    pgdatabase: str = EMBEDDED_WAREHOUSE_DB
+
+    rds_database_url: SecretStr | None = None
+
+    salesforce_instance_url: str | None = None
+    salesforce_client_id: SecretStr | None = None
+    salesforce_client_secret: SecretStr | None = None
+    salesforce_api_version: str = "62.0"
+    salesforce_max_rps: float = Field(default=5.0, gt=0)
+
+    requests_ca_bundle: str | None = None
+
+    dry_run: bool = False
+    safe_mode: bool = True
+    # SAFE_MODE caps: a pass that would write more rows than this refuses to start.
+    safe_mode_max_creates: int = Field(default=5000, ge=0)
+    safe_mode_max_updates: int = Field(default=20000, ge=0)
+
+    http_timeout_s: float = Field(default=90.0, gt=0)
+    http_max_attempts: int = Field(default=6, ge=1)
+
+    @field_validator("dry_run", "safe_mode", mode="before")
+    @classmethod
+    def _parse_flag(cls, value: object) -> bool:
+        return _flag(value)
+
+    @field_validator("salesforce_instance_url")
+    @classmethod
+    def _strip_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+    def warehouse_dsn(self) -> str:
+        """A libpq URL for psycopg; contains the password, never log it."""
+        password = self.pgpassword.get_secret_value()
+        return (
+            f"postgresql://{self.pguser}:{password}@{self.pghost}:{self.pgport}/{self.pgdatabase}"
+        )
+
+    def warehouse_label(self) -> str:
+        """Where the warehouse is, safe to print."""
+        return f"{self.pguser}@{self.pghost}:{self.pgport}/{self.pgdatabase}"
+
+    def uses_embedded_warehouse(self) -> bool:
+        return "PGHOST" not in os.environ and not _file_sets(sandbox_env_file(), "PGHOST")
+
+
+def _file_sets(path: Path, name: str) -> bool:
+    if not path.exists():
+        return False
+    return any(line.split("=", 1)[0].strip() == name for line in path.read_text().splitlines())
+
+
+class ConfigurationError(RuntimeError):
+    """A variable is missing or invalid; the message names it and never a secret."""
+
+
+def load_settings() -> Settings:
+    """Read and validate the configuration; raise ConfigurationError on bad values."""
+    from pydantic import ValidationError
+
+    env_file = sandbox_env_file()
+    try:
+        return Settings(_env_file=env_file if env_file.exists() else None)  # type: ignore[call-arg]
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in issue['loc']).upper()}: {issue['msg']}"
+            for issue in error.errors()
+        )
+        raise ConfigurationError(f"invalid configuration: {problems}") from None
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return load_settings()

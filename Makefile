@@ -1,0 +1,46 @@
+# Two commands from a fresh clone: `make demo` and `make test`. Each installs what it needs.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+
+.PHONY: install demo test lint docs sandbox-up sandbox-down benchmark clean
+
+$(INSTALLED): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(INSTALLED)
+
+profiles.yml: profiles.yml.example
+	cp profiles.yml.example profiles.yml
+
+install: $(INSTALLED) profiles.yml
+
+## demo: the whole RDS -> Salesforce flow on the embedded stack, with a summary
+demo: install
+	$(PY) -m sandbox.demo
+
+## test: linters, dbt build on generated test data, pytest (own ports and folders)
+test: install
+	bash scripts/test.sh
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+## docs: dbt docs for the embedded stack (lineage from raw_rds to Salesforce)
+docs: install sandbox-up
+	set -a && . .local/sandbox.env && set +a && $(VENV)/bin/dbt docs generate && $(VENV)/bin/dbt docs serve --host 127.0.0.1
+
+sandbox-up: install
+	$(PY) -m sandbox up
+
+sandbox-down: install
+	$(PY) -m sandbox down
+
+benchmark: install
+	$(PY) -m benchmarks
+
+clean: sandbox-down
+	rm -rf .local target logs

@@ -75,8 +75,25 @@ class Settings(BaseSettings):
     safe_mode_max_creates: int = Field(default=5000, ge=0)
     safe_mode_max_updates: int = Field(default=20000, ge=0)
 
+    # Where the data-quality gate keeps its Great Expectations project (`<root>/gx`:
+    # stores, validation results, Data Docs); None means the sandbox folder `.local/`,
+    # which is gitignored, so nothing machine-specific is ever committed.
+    quality_gx_root: Path | None = None
+
     http_timeout_s: float = Field(default=90.0, gt=0)
     http_max_attempts: int = Field(default=6, ge=1)
+    # A dead host should fail fast even though a slow answer may take up to 90 s.
+    http_connect_timeout_s: float = Field(default=10.0, gt=0)
+    # Exponential backoff between attempts: 0.5 s, 1 s, 2 s ... capped, plus jitter.
+    http_backoff_initial_s: float = Field(default=0.5, ge=0)
+    http_backoff_max_s: float = Field(default=30.0, ge=0)
+    # A server's Retry-After is honoured up to this long; beyond it we would rather
+    # give up (exit 3) and let the next scheduled run try again.
+    http_retry_after_max_s: float = Field(default=120.0, ge=0)
+    # Consecutive failed attempts (5xx, connection errors; not 429) that open the
+    # circuit, and how long it stays open before one trial call.
+    http_breaker_fail_max: int = Field(default=5, ge=1)
+    http_breaker_reset_s: float = Field(default=60.0, gt=0)
 
     @field_validator("dry_run", "safe_mode", mode="before")
     @classmethod

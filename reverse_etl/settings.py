@@ -8,11 +8,13 @@ below. Secrets are `SecretStr`: they never appear in a repr, a log line or an er
 
 from __future__ import annotations
 
+import hashlib
 import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+import certifi
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -105,6 +107,23 @@ class Settings(BaseSettings):
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value
 
+    @model_validator(mode="after")
+    def _trust_sandbox_ca_as_extra(self) -> Settings:
+        """REQUESTS_CA_BUNDLE is an *extra* CA (contracts.md): add, never replace.
+
+        A machine may export REQUESTS_CA_BUNDLE for its own reasons (the system
+        bundle), which then outranks the sandbox file. Trusting only one of the two
+        would break either the simulators or the real services, so when the sandbox
+        file names a CA, clients get one bundle: the public CAs, the exported bundle
+        and the sandbox CA together.
+        """
+        sandbox_ca = _file_value(sandbox_env_file(), "REQUESTS_CA_BUNDLE")
+        if not sandbox_ca or not Path(sandbox_ca).is_file():
+            return self
+        sources = [certifi.where(), os.environ.get("REQUESTS_CA_BUNDLE"), sandbox_ca]
+        self.requests_ca_bundle = str(_merged_bundle([s for s in sources if s]))
+        return self
+
     def warehouse_dsn(self) -> str:
         """A libpq URL for psycopg; contains the password, never log it."""
         password = self.pgpassword.get_secret_value()
@@ -120,10 +139,35 @@ class Settings(BaseSettings):
         return "PGHOST" not in os.environ and not _file_sets(sandbox_env_file(), "PGHOST")
 
 
-def _file_sets(path: Path, name: str) -> bool:
+def _file_value(path: Path, name: str) -> str | None:
     if not path.exists():
-        return False
-    return any(line.split("=", 1)[0].strip() == name for line in path.read_text().splitlines())
+        return None
+    for line in path.read_text().splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == name:
+            return value.strip()
+    return None
+
+
+def _file_sets(path: Path, name: str) -> bool:
+    return _file_value(path, name) is not None
+
+
+def _merged_bundle(paths: list[str]) -> Path:
+    """One PEM file holding every CA of `paths`, rewritten only when they change."""
+    texts: list[str] = []
+    for path in dict.fromkeys(paths):  # keep order, drop repeats
+        if Path(path).is_file():
+            texts.append(Path(path).read_text())
+    content = "\n".join(texts)
+    digest = hashlib.sha256(content.encode()).hexdigest()[:12]
+    target = sandbox_dir() / "certs" / f"trusted-{digest}.pem"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_suffix(".tmp")
+        temporary.write_text(content)
+        temporary.replace(target)
+    return target
 
 
 class ConfigurationError(RuntimeError):

@@ -25,7 +25,8 @@ from reverse_etl.settings import PROJECT_ROOT, load_settings
 from sandbox.salesforce_admin import SalesforceAdmin
 from sandbox.stack import SandboxStack
 
-console = Console()
+# Piped output (CI, a log file) would fold the summary tables to 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 130)
 app = typer.Typer(add_completion=False, invoke_without_command=True)
 
 # Exit 1 from a push means "finished, some records rejected": the demo data holds

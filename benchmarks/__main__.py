@@ -1,0 +1,271 @@
+"""`make benchmark`: speed and memory of the slice, each against a baseline of the same run.
+
+- extract: `python -m extract rds` (dlt, incremental merge) against a raw
+  `COPY ... TO STDOUT` / `COPY ... FROM STDIN` of the same three tables between
+  the same two databases: what dlt's typing, normalising and merging cost.
+- push: `reverse-etl push salesforce --pass create` of N records against the
+  simulator, against a bare `requests` loop posting the same 200-record
+  collections with no ledger, retries or rate limiter: what the pusher's safety
+  costs. The rate limit is lifted for both, so the figure is the pusher's own.
+
+Each measured step runs in a child process of its own so that its peak memory
+(max RSS) is its own. Figures go to benchmarks/results/latest.json and .md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import requests
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tests.conftest import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+BIN = Path(sys.executable).parent
+console = Console()
+app = typer.Typer(add_completion=False)
+
+MEASURE = """
+import json, resource, subprocess, sys, time
+started = time.perf_counter()
+code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode
+seconds = time.perf_counter() - started
+peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(json.dumps({"code": code, "seconds": seconds, "peak_mib": peak_kib / 1024}))
+"""
+
+
+def measure(command: list[str], env: dict[str, str]) -> dict[str, float]:
+    """Wall time and the peak RSS of one command, in a process of its own."""
+    result = subprocess.run(
+        [sys.executable, "-c", MEASURE, *command],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+    )
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    if figures["code"] not in (0, 1):
+        raise RuntimeError(f"{' '.join(command)} exited {figures['code']}")
+    return figures
+
+
+def stack_env(base: Path) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PG")}
+    env.update(
+        SANDBOX_DIR=str(base),
+        SANDBOX_PG_PORT=str(free_port()),
+        SANDBOX_SALESFORCE_PORT=str(free_port()),
+        DLT_DATA_DIR=str(base / "dlt"),
+        SAFE_MODE="off",
+        SALESFORCE_MAX_RPS="1000",
+    )
+    subprocess.run([sys.executable, "-m", "sandbox", "up"], cwd=ROOT, env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    for line in (base / "sandbox.env").read_text().splitlines():
+        key, _, value = line.partition("=")
+        env[key] = value
+    return env
+
+
+def warehouse_dsn(env: dict[str, str], database: str | None = None) -> str:
+    return (f"postgresql://{env['PGUSER']}:{env['PGPASSWORD']}@{env['PGHOST']}:{env['PGPORT']}/"
+            f"{database or env['PGDATABASE']}")
+
+
+def copy_baseline(source_dsn: str, target_dsn: str) -> dict[str, float]:
+    """The floor for moving the rows: binary-free text COPY, table by table."""
+    tables = ("companies", "properties", "property_features")
+    started = time.perf_counter()
+    with psycopg.connect(source_dsn) as source, psycopg.connect(target_dsn) as target:
+        target.execute("drop schema if exists copy_baseline cascade; create schema copy_baseline")
+        for table in tables:
+            columns = source.execute(
+                "select string_agg(format('%%I %%s', column_name, data_type), ', ' "
+                "order by ordinal_position) from information_schema.columns "
+                "where table_schema = 'public' and table_name = %s", (table,)
+            ).fetchone()
+            assert columns is not None
+            target.execute(f"create table copy_baseline.{table} ({columns[0]})")
+            with source.cursor().copy(f"copy public.{table} to stdout") as out, \
+                    target.cursor().copy(f"copy copy_baseline.{table} from stdin") as into:
+                for chunk in out:
+                    into.write(chunk)
+        target.commit()
+    return {"seconds": time.perf_counter() - started}
+
+
+def bench_extract(env: dict[str, str], properties: int) -> dict[str, Any]:
+    subprocess.run(
+        [sys.executable, "-m", "sandbox", "seed", "rds", "--properties", str(properties)],
+        cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL,
+    )
+    with psycopg.connect(env["RDS_DATABASE_URL"]) as conn:
+        counts = conn.execute(
+            "select (select count(*) from companies) + (select count(*) from properties)"
+            " + (select count(*) from property_features)"
+        ).fetchone()
+    rows = int(counts[0]) if counts else 0
+    baseline = copy_baseline(env["RDS_DATABASE_URL"], warehouse_dsn(env))
+    dlt_run = measure([sys.executable, "-m", "extract", "rds", "--full-refresh"], env)
+    return {
+        "rows": rows,
+        "dlt_seconds": round(dlt_run["seconds"], 2),
+        "dlt_rows_per_s": round(rows / dlt_run["seconds"]),
+        "dlt_peak_mib": round(dlt_run["peak_mib"], 1),
+        "copy_seconds": round(baseline["seconds"], 2),
+        "copy_rows_per_s": round(rows / baseline["seconds"]),
+        "dlt_vs_copy": round(dlt_run["seconds"] / baseline["seconds"], 1),
+    }
+
+
+def _create_view_rows(env: dict[str, str], records: int, prefix: str) -> list[dict[str, Any]]:
+    rows = [
+        {
+            "Name": f"Benchmark property {i}",
+            "Snappt_Property_ID__c": f"{prefix}-{i:08d}",
+            "City__c": "Austin", "State__c": "TX", "Postal_Code__c": "78701",
+            "Fraud_Detection_Enabled__c": i % 2 == 0,
+            "Fraud_Detection_Enabled_Date__c": "2024-01-02" if i % 2 == 0 else None,
+            "Active_Property_Count__c": 1,
+            "Contributing_Property_IDs__c": f"{prefix}-{i:08d}",
+        }
+        for i in range(records)
+    ]
+    return rows
+
+
+def _install_create_view(env: dict[str, str], rows: list[dict[str, Any]]) -> None:
+    """A stand-in for dbt's sync view, shaped as docs/design.md fixes it."""
+    fields = list(rows[0])
+    with psycopg.connect(warehouse_dsn(env)) as conn:
+        conn.execute("create schema if not exists sync")
+        conn.execute("drop view if exists sync.properties_to_create cascade")
+        conn.execute("drop table if exists sync.properties_to_create cascade")
+        typed = {"Fraud_Detection_Enabled__c": "boolean",
+                 "Fraud_Detection_Enabled_Date__c": "date",
+                 "Active_Property_Count__c": "integer"}
+        columns = ", ".join(f'"{f}" {typed.get(f, "text")}' for f in fields)
+        conn.execute(
+            f"create table sync.properties_to_create ({columns}, _sync_key text primary key, "
+            "_payload_hash text not null, _group_key text not null)"
+        )
+        with conn.cursor().copy(
+            "copy sync.properties_to_create ("
+            + ", ".join(f'"{f}"' for f in fields)
+            + ", _sync_key, _payload_hash, _group_key) from stdin"
+        ) as copy:
+            for row in rows:
+                key = row["Snappt_Property_ID__c"]
+                copy.write_row([*row.values(), key, key, key])
+
+
+def _token(env: dict[str, str]) -> str:
+    response = requests.post(
+        f"{env['SALESFORCE_INSTANCE_URL']}/services/oauth2/token",
+        data={"grant_type": "client_credentials", "client_id": env["SALESFORCE_CLIENT_ID"],
+              "client_secret": env["SALESFORCE_CLIENT_SECRET"]},
+        verify=env["REQUESTS_CA_BUNDLE"], timeout=30,
+    )
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
+def requests_baseline(env: dict[str, str], rows: list[dict[str, Any]]) -> dict[str, float]:
+    """The same collections posted with nothing around them."""
+    url = f"{env['SALESFORCE_INSTANCE_URL']}/services/data/v62.0/composite/sobjects"
+    started = time.perf_counter()
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {_token(env)}"
+    session.verify = env["REQUESTS_CA_BUNDLE"]
+    for start in range(0, len(rows), 200):
+        records = [{"attributes": {"type": "Product_Property__c"}, **row}
+                   for row in rows[start:start + 200]]
+        session.post(url, json={"allOrNone": False, "records": records},
+                     timeout=90).raise_for_status()
+    return {"seconds": time.perf_counter() - started}
+
+
+def bench_push(env: dict[str, str], records: int) -> dict[str, Any]:
+    baseline = requests_baseline(env, _create_view_rows(env, records, "baseline"))
+    _install_create_view(env, _create_view_rows(env, records, "pusher"))
+    # The data-quality gate reads the Salesforce read-back: land it first. The gate
+    # (Great Expectations, a few seconds) is part of the measured push, as in real use.
+    subprocess.run([sys.executable, "-m", "extract", "salesforce"], cwd=ROOT, env=env,
+                   check=True, stdout=subprocess.DEVNULL)
+    pusher = measure([str(BIN / "reverse-etl"), "push", "salesforce", "--pass", "create"], env)
+    with psycopg.connect(warehouse_dsn(env)) as conn:
+        row = conn.execute(
+            "select api_requests, created from reverse_etl.sync_runs "
+            "order by started_at desc limit 1"
+        ).fetchone()
+    api_requests, created = (int(row[0]), int(row[1])) if row else (0, 0)
+    return {
+        "records": records,
+        "created": created,
+        "api_requests": api_requests,
+        "pusher_seconds": round(pusher["seconds"], 2),
+        "pusher_records_per_s": round(records / pusher["seconds"]),
+        "pusher_peak_mib": round(pusher["peak_mib"], 1),
+        "baseline_seconds": round(baseline["seconds"], 2),
+        "baseline_records_per_s": round(records / baseline["seconds"]),
+        "pusher_vs_baseline": round(pusher["seconds"] / baseline["seconds"], 1),
+    }
+
+
+def write_results(results: dict[str, Any]) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    lines = [f"# Benchmark results ({results['when']})", "", f"Machine: {results['machine']}", ""]
+    for name, figures in results["benchmarks"].items():
+        lines += [f"## {name}", "", "| figure | value |", "| --- | --- |"]
+        lines += [f"| {key} | {value} |" for key, value in figures.items()]
+        lines.append("")
+    (RESULTS / "latest.md").write_text("\n".join(lines))
+
+
+@app.command()
+def main(
+    properties: int = typer.Option(20000, help="RDS properties for the extract benchmark."),
+    records: int = typer.Option(10000, help="Records for the push benchmark."),
+) -> None:
+    """Run every benchmark on a stack of its own and write the figures."""
+    base = Path(tempfile.mkdtemp(prefix="propsync-bench-"))
+    env = stack_env(base)
+    try:
+        results: dict[str, Any] = {
+            "when": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
+                       f"{platform.python_version()}",
+            "benchmarks": {
+                "extract_rds": bench_extract(env, properties),
+                "push_salesforce_create": bench_push(env, records),
+            },
+        }
+    finally:
+        subprocess.run([sys.executable, "-m", "sandbox", "down"], cwd=ROOT, env=env,
+                       check=False, stdout=subprocess.DEVNULL)
+        shutil.rmtree(base, ignore_errors=True)
+    write_results(results)
+    for name, figures in results["benchmarks"].items():
+        table = Table("figure", "value", title=name)
+        for key, value in figures.items():
+            table.add_row(key, str(value))
+        console.print(table)
+    console.print(f"written to {RESULTS / 'latest.json'}")
+
+
+if __name__ == "__main__":
+    app()

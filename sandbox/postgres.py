@@ -173,11 +173,14 @@ class EmbeddedPostgres:
     def ensure_database(self, name: str) -> str:
         """Create database `name` if it is missing; return its DSN."""
         with psycopg.connect(self.dsn(), autocommit=True) as conn:
-            exists = conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
+            exists = conn.execute(
+                "select 1 from pg_database where datname = %s", (name,)
+            ).fetchone()
             if not exists:
                 conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
         return self.dsn(name)
 
     def drop_database(self, name: str) -> None:
         with psycopg.connect(self.dsn(), autocommit=True) as conn:
-            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+            statement = sql.SQL("drop database if exists {} with (force)")
+            conn.execute(statement.format(sql.Identifier(name)))

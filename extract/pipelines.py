@@ -1,0 +1,289 @@
+"""Build and run the dlt pipelines of `python -m extract`, with expected failures named.
+
+Everything a run needs comes from `reverse_etl.settings.Settings`, so tests can
+run a source in-process against their own databases. Errors that a user can fix
+or wait out become `ExtractError` with one readable line and an exit code; the
+line never holds a secret (dlt and driver messages can carry connection strings).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dlt
+import requests
+from dlt.common.pipeline import LoadInfo
+from dlt.extract import DltSource
+from dlt.pipeline.exceptions import PipelineStepFailed
+
+from extract.rds import DATASET as RDS_DATASET
+from extract.rds import TABLES as RDS_TABLES
+from extract.rds import rds
+from extract.salesforce import DATASET as SALESFORCE_DATASET
+from extract.salesforce import TABLE as SALESFORCE_TABLE
+from extract.salesforce import SalesforceAuthError, SalesforceError, salesforce
+from reverse_etl.settings import Settings, sandbox_dir
+
+EXIT_CONFIG = 2
+EXIT_UNREACHABLE = 3
+
+# Contract sources (contracts.md section 1) that this package does not serve yet.
+PLANNED_SOURCES = ("dispatch", "propertyware", "servicefusion", "supabase")
+
+
+class ExtractError(RuntimeError):
+    """An expected failure: `str(error)` is safe to print, `exit_code` is the CLI's."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    name: str
+    pipeline_name: str
+    dataset: str
+    tables: tuple[str, ...]
+    build: Callable[[Settings], DltSource]
+    disposition: str
+
+
+def _rds_source(settings: Settings) -> DltSource:
+    if settings.rds_database_url is None:
+        raise ExtractError("RDS_DATABASE_URL is not set", EXIT_CONFIG)
+    return rds(credentials=settings.rds_database_url.get_secret_value())
+
+
+def _salesforce_source(settings: Settings) -> DltSource:
+    missing = [
+        name for name, value in (
+            ("SALESFORCE_INSTANCE_URL", settings.salesforce_instance_url),
+            ("SALESFORCE_CLIENT_ID", settings.salesforce_client_id),
+            ("SALESFORCE_CLIENT_SECRET", settings.salesforce_client_secret),
+        ) if not value
+    ]
+    if missing:
+        raise ExtractError(f"{', '.join(missing)} not set", EXIT_CONFIG)
+    assert settings.salesforce_client_id and settings.salesforce_client_secret
+    instance = str(settings.salesforce_instance_url)
+    if not instance.startswith("https://"):
+        raise ExtractError("SALESFORCE_INSTANCE_URL must start with https://", EXIT_CONFIG)
+    if settings.requests_ca_bundle and not Path(settings.requests_ca_bundle).is_file():
+        raise ExtractError(
+            f"REQUESTS_CA_BUNDLE points at a missing file: {settings.requests_ca_bundle}",
+            EXIT_CONFIG,
+        )
+    return salesforce(
+        instance_url=instance,
+        client_id=settings.salesforce_client_id.get_secret_value(),
+        client_secret=settings.salesforce_client_secret.get_secret_value(),
+        api_version=settings.salesforce_api_version,
+        ca_bundle=settings.requests_ca_bundle,
+        timeout_s=settings.http_timeout_s,
+        max_attempts=settings.http_max_attempts,
+        max_rps=settings.salesforce_max_rps,
+    )
+
+
+SOURCES: dict[str, SourceSpec] = {
+    "rds": SourceSpec(
+        "rds", "rds_to_warehouse", RDS_DATASET, tuple(RDS_TABLES), _rds_source, "merged"
+    ),
+    "salesforce": SourceSpec(
+        "salesforce", "salesforce_to_warehouse", SALESFORCE_DATASET, (SALESFORCE_TABLE,),
+        _salesforce_source, "replaced",
+    ),
+}
+
+
+def dlt_data_dir() -> Path:
+    """dlt's working folder: DLT_DATA_DIR, else `.local/dlt` (never the home folder)."""
+    configured = os.environ.get("DLT_DATA_DIR")
+    return Path(configured) if configured else sandbox_dir() / "dlt"
+
+
+def warehouse_destination(settings: Settings) -> Any:
+    """dlt's postgres destination from the PG* settings (fields, so no URL quoting)."""
+    return dlt.destinations.postgres(
+        credentials={
+            "drivername": "postgresql",
+            "host": settings.pghost,
+            "port": settings.pgport,
+            "username": settings.pguser,
+            "password": settings.pgpassword.get_secret_value(),
+            "database": settings.pgdatabase,
+        }
+    )
+
+
+def build_pipeline(spec: SourceSpec, settings: Settings, pipelines_dir: Path | None = None) -> Any:
+    return dlt.pipeline(
+        pipeline_name=spec.pipeline_name,
+        destination=warehouse_destination(settings),
+        dataset_name=spec.dataset,
+        pipelines_dir=str(pipelines_dir or dlt_data_dir() / "pipelines"),
+        progress=None,
+    )
+
+
+@dataclass
+class SourceResult:
+    source: str
+    dataset: str
+    disposition: str
+    rows: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def total(self) -> int:
+        return sum(self.rows.values())
+
+
+def extract_source(
+    name: str,
+    settings: Settings,
+    *,
+    full_refresh: bool = False,
+    pipelines_dir: Path | None = None,
+) -> SourceResult:
+    """Run one source into the warehouse; raise ExtractError on an expected failure.
+
+    `full_refresh` empties the source's tables and forgets its incremental state
+    (dlt refresh `drop_data`), then loads everything again. The tables are
+    truncated rather than dropped so that dbt views built on them survive.
+    """
+    if name in PLANNED_SOURCES:
+        raise ExtractError(f"source '{name}' is not available yet", EXIT_CONFIG)
+    spec = SOURCES.get(name)
+    if spec is None:
+        raise ExtractError(f"unknown source '{name}'", EXIT_CONFIG)
+    secrets = _secrets(settings)
+    started = time.monotonic()
+    try:
+        pipeline = build_pipeline(spec, settings, pipelines_dir)
+        source = spec.build(settings)
+        info: LoadInfo = pipeline.run(source, refresh="drop_data" if full_refresh else None)
+        info.raise_on_failed_jobs()
+    except ExtractError:
+        raise
+    except Exception as error:  # dlt wraps everything; classify by the root causes
+        raise classify(error, spec, settings, secrets) from None
+    counts = pipeline.last_trace.last_normalize_info.row_counts if pipeline.last_trace else {}
+    rows = {table: int(counts.get(table, 0)) for table in spec.tables}
+    return SourceResult(name, spec.dataset, spec.disposition, rows, time.monotonic() - started)
+
+
+# -- failures ---------------------------------------------------------------------------
+
+
+def _secrets(settings: Settings) -> list[str]:
+    values = [settings.pgpassword.get_secret_value()]
+    for secret in (
+        settings.rds_database_url, settings.salesforce_client_id, settings.salesforce_client_secret
+    ):
+        if secret is not None:
+            values.append(secret.get_secret_value())
+    if settings.rds_database_url is not None:
+        password = re.search(r"://[^:/@]*:([^@]*)@", settings.rds_database_url.get_secret_value())
+        if password:
+            values.append(password.group(1))
+    # Longest first, so a URL is replaced whole before the password inside it.
+    return sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    # Any other URL with credentials, e.g. inside a driver's message.
+    return re.sub(r"(\w+://[^:/@\s]*):[^@\s]*@", r"\1:***@", text)
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """The error and everything it wraps (dlt nests several levels deep)."""
+    seen: set[int] = set()
+    stack = [error]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        for inner in (
+            getattr(current, "exception", None), current.__cause__, current.__context__,
+            getattr(current, "orig", None),
+        ):
+            if isinstance(inner, BaseException):
+                stack.append(inner)
+
+
+def _first_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
+_UNREACHABLE_DB = (
+    "connection refused", "could not connect", "could not translate host name",
+    "timeout expired", "no route to host", "network is unreachable", "connection timed out",
+    "server closed the connection", "name or service not known", "temporary failure in name",
+    "the database system is starting up", "the database system is shutting down",
+)
+
+
+def classify(
+    error: BaseException, spec: SourceSpec, settings: Settings, secrets: list[str]
+) -> ExtractError:
+    """Map a failed run to one printable line and an exit code."""
+    causes = list(_causes(error))
+    for cause in causes:
+        if isinstance(cause, SalesforceAuthError):
+            return ExtractError(redact(str(cause), secrets), EXIT_CONFIG)
+    for cause in causes:
+        if isinstance(cause, requests.exceptions.SSLError):
+            return ExtractError(
+                f"{spec.name}: TLS verification of {settings.salesforce_instance_url} failed; "
+                "set REQUESTS_CA_BUNDLE to the CA that signed its certificate",
+                EXIT_CONFIG,
+            )
+        if isinstance(cause, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
+            return ExtractError(
+                f"{spec.name}: Salesforce at {settings.salesforce_instance_url} is unreachable "
+                f"({type(cause).__name__} after {settings.http_max_attempts} attempts)",
+                EXIT_UNREACHABLE,
+            )
+        if isinstance(cause, SalesforceError):
+            status = cause.response.status_code if cause.response is not None else 0
+            text = redact(str(cause), secrets)
+            limit = "REQUEST_LIMIT_EXCEEDED" in text
+            code = EXIT_UNREACHABLE if status >= 500 or status == 429 or limit else EXIT_CONFIG
+            return ExtractError(f"{spec.name}: {text}", code)
+    side = _failed_side(causes, spec, settings)
+    for cause in causes:
+        if type(cause).__module__.startswith(("psycopg", "sqlalchemy")):
+            message = redact(_first_line(getattr(cause, "orig", None) or cause), secrets)
+            lowered = str(cause).lower()
+            if any(marker in lowered for marker in _UNREACHABLE_DB):
+                return ExtractError(f"{spec.name}: {side} is unreachable: {message}",
+                                    EXIT_UNREACHABLE)
+            return ExtractError(f"{spec.name}: {side}: {message}", EXIT_CONFIG)
+    innermost = causes[-1] if causes else error
+    return ExtractError(
+        f"{spec.name}: {type(innermost).__name__}: {redact(_first_line(innermost), secrets)}",
+        EXIT_CONFIG,
+    )
+
+
+def _failed_side(causes: list[BaseException], spec: SourceSpec, settings: Settings) -> str:
+    """Which database failed, safe to print: dlt names the failed step (sync, extract,
+    normalize, load); only `extract` reads the source. Without a step the source
+    itself failed while it was built (sql_table reflects the table right away)."""
+    steps = [c.step for c in causes if isinstance(c, PipelineStepFailed)]
+    if steps and steps[0] != "extract":
+        return f"warehouse {settings.warehouse_label()}"
+    return "RDS database (RDS_DATABASE_URL)" if spec.name == "rds" else f"{spec.name} source"

@@ -1,0 +1,149 @@
+"""`python -m sandbox seed ...`: fill the RDS stand-in with demo data.
+
+The lead mounts `app` under `seed`. The DSN defaults to `RDS_DATABASE_URL`
+(environment first, then `.local/sandbox.env`); it is never printed, only its
+host and database.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import psycopg
+import typer
+from psycopg.conninfo import conninfo_to_dict
+from rich.console import Console
+
+from reverse_etl.settings import ConfigurationError, load_settings
+from sandbox.generate.rds import generate_rds, initial_salesforce_records, mutate_rds
+
+app = typer.Typer(help="Seed the sandbox sources with realistic, deterministic data.",
+                  no_args_is_help=True)
+console = Console()
+errors = Console(stderr=True)
+
+EXIT_CONFIG = 2
+EXIT_UNREACHABLE = 3
+
+DsnOption = Annotated[
+    str | None,
+    typer.Option("--dsn", help="RDS database URL; default RDS_DATABASE_URL", show_default=False),
+]
+SeedOption = Annotated[int, typer.Option("--seed", help="same seed, same rows")]
+
+
+@app.callback()
+def _group() -> None:
+    """Keeps `seed` a command group even with one command, so `seed rds` always parses."""
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    errors.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _resolve_dsn(dsn: str | None) -> str:
+    if dsn:
+        return _checked(dsn)
+    try:
+        configured = load_settings().rds_database_url
+    except ConfigurationError as error:
+        _fail(str(error), EXIT_CONFIG)
+    if configured is None:
+        _fail("RDS_DATABASE_URL is not set (or pass --dsn); `python -m sandbox up` sets it",
+              EXIT_CONFIG)
+    return _checked(configured.get_secret_value())
+
+
+def _checked(dsn: str) -> str:
+    try:
+        conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        _fail("RDS_DATABASE_URL (or --dsn) is not a valid Postgres URL", EXIT_CONFIG)
+    return dsn
+
+
+def _label(dsn: str) -> str:
+    """host:port/database, safe to print."""
+    try:
+        parts = conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return "the RDS database"
+    return f"{parts.get('host', 'localhost')}:{parts.get('port', 5432)}/{parts.get('dbname', '')}"
+
+
+def _db_failure(error: psycopg.Error, dsn: str, action: str) -> NoReturn:
+    if isinstance(error, psycopg.OperationalError):
+        _fail(f"cannot {action}: RDS database {_label(dsn)} is unreachable", EXIT_UNREACHABLE)
+    _fail(f"cannot {action} in {_label(dsn)}: {type(error).__name__}", EXIT_CONFIG)
+
+
+@app.command("rds")
+def seed_rds(
+    properties: Annotated[
+        int, typer.Option("--properties", min=60, help="number of RDS property rows")
+    ] = 3000,
+    seed: SeedOption = 7,
+    dsn: DsnOption = None,
+) -> None:
+    """(Re)create companies, properties and property_features with every edge case."""
+    url = _resolve_dsn(dsn)
+    try:
+        result = generate_rds(url, properties=properties, seed=seed)
+    except psycopg.Error as error:
+        _db_failure(error, url, "seed")
+    console.print(
+        f"RDS {_label(url)}: {result.properties} properties ({result.active} active, "
+        f"{result.disabled} disabled, {result.null_sfdc_id} without sfdc_id, "
+        f"{result.properties_in_multi_groups} in {result.multi_property_groups} shared "
+        f"sfdc groups), {result.companies} companies, {result.property_features} "
+        f"feature rows, {len(result.edge_cases)} named edge cases (seed {seed})",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@app.command("rds-changes")
+def seed_rds_changes(seed: SeedOption = 7, dsn: DsnOption = None) -> None:
+    """Apply a small day of changes (features, churn, new properties, one group move)."""
+    url = _resolve_dsn(dsn)
+    try:
+        summary = mutate_rds(url, seed=seed)
+    except ValueError as error:
+        _fail(str(error), EXIT_CONFIG)
+    except psycopg.Error as error:
+        _db_failure(error, url, "change")
+    counts = summary.changed_rows()
+    console.print(
+        f"RDS {_label(url)}: changed {counts['properties']} properties, "
+        f"{counts['property_features']} feature rows, {counts['companies']} companies "
+        f"at {summary.at.isoformat()}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@app.command("salesforce-records")
+def seed_salesforce_records(
+    out: Annotated[
+        Path | None, typer.Option("--out", help="write JSON here instead of stdout")
+    ] = None,
+    seed: SeedOption = 7,
+    dsn: DsnOption = None,
+) -> None:
+    """Print the Product_Property__c records Salesforce holds 'today', as JSON."""
+    url = _resolve_dsn(dsn)
+    try:
+        records = initial_salesforce_records(url, seed=seed)
+    except psycopg.Error as error:
+        _db_failure(error, url, "read")
+    text = json.dumps(records, indent=1)
+    if out is None:
+        sys.stdout.write(text + "\n")
+        return
+    out.write_text(text + "\n")
+    console.print(f"{len(records)} Product_Property__c records written to {out}",
+                  highlight=False, soft_wrap=True)

@@ -43,7 +43,7 @@ Admin API (JSON, no auth, not API requests, never logged nor faulted):
   the Salesforce workflow that fills `SF_Property_ID__c` (outside this project).
 - `POST /__sandbox/expire-tokens`; `POST /__sandbox/config`
   `{"token_ttl_s", "daily_limit"}` (omitted/null = unchanged) -> the config.
-- `POST /__sandbox/faults` `{"rate", "kinds", "methods", "seed", "next"}`,
+- `POST /__sandbox/faults` `{"rate", "kinds", "methods", "paths", "seed", "next"}`,
   `DELETE /__sandbox/faults`, `GET /__sandbox/faults`.
 - `GET /__sandbox/requests?since=N` -> `{"requests": [...], "count": n}`,
   `GET /__sandbox/requests/count`, `DELETE /__sandbox/requests`. Entries:
@@ -53,8 +53,8 @@ Admin API (JSON, no auth, not API requests, never logged nor faulted):
   `error_codes`.
 
 Fault kinds (deterministic from `seed`; `rate` share of API requests, only those
-whose method is in `methods` when given; `next` fails exactly the next matching
-requests in order, before any random draw):
+whose method is in `methods` and whose path contains one of `paths` when given;
+`next` fails exactly the next matching requests in order, before any random draw):
 `503_before` (503 SERVER_UNAVAILABLE, nothing applied), `503_after` (applied,
 then 503), `drop_before` (connection closed without a response, nothing
 applied; `requests` raises ConnectionError "Remote end closed connection without
@@ -1065,7 +1065,7 @@ class SalesforceApi:
 
     def handle(self, request: Request) -> Reply:
         with self.store.lock:
-            fault = self._draw_fault(request.method)
+            fault = self._draw_fault(request.method, request.path)
             entry = {
                 "at": sf_datetime(_now()), "method": request.method, "path": request.path,
                 "records": _body_record_count(request), "fault": fault,
@@ -1258,10 +1258,13 @@ class SalesforceApi:
 
     # faults
 
-    def _draw_fault(self, method: str) -> str | None:
+    def _draw_fault(self, method: str, path: str) -> str | None:
         faults = self.store.setting("faults", NO_FAULTS)
         methods = faults.get("methods")
         if methods and method.upper() not in {m.upper() for m in methods}:
+            return None
+        paths = faults.get("paths")
+        if paths and not any(fragment in path for fragment in paths):
             return None
         kind: str | None = None
         if faults["next"]:
@@ -1512,7 +1515,13 @@ class Admin:
             not isinstance(methods, list) or not all(isinstance(m, str) for m in methods)
         ):
             raise AdminError("methods must be a list of HTTP methods or null")
-        faults = {"rate": float(rate), "kinds": kinds, "seed": body.get("seed", 0),
+        paths = body.get("paths")
+        if paths is not None and (
+            not isinstance(paths, list) or not all(isinstance(p, str) for p in paths)
+        ):
+            raise AdminError("paths must be a list of path fragments or null")
+        faults = {"paths": paths or None,
+                  "rate": float(rate), "kinds": kinds, "seed": body.get("seed", 0),
                   "next": queued, "draws": 0,
                   "methods": [m.upper() for m in methods] if methods else None}
         self.store.save_setting("faults", faults)

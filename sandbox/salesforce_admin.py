@@ -94,11 +94,13 @@ class SalesforceAdmin:
 
     def set_faults(self, rate: float = 0.0, kinds: Iterable[str] = ALL_FAULT_KINDS,
                    methods: Iterable[str] | None = None, seed: int = 0,
-                   next: Iterable[str] | None = None) -> dict[str, Any]:
-        """Fail a share `rate` of API requests (of `methods` only, if given) with one of
-        `kinds`, drawn deterministically from `seed`; `next` fails exactly the next
-        matching requests, in order, first."""
+                   next: Iterable[str] | None = None,
+                   paths: Iterable[str] | None = None) -> dict[str, Any]:
+        """Fail a share `rate` of API requests (of `methods` and of paths containing one
+        of `paths` only, if given) with one of `kinds`, drawn deterministically from
+        `seed`; `next` fails exactly the next matching requests, in order, first."""
         body = {"rate": rate, "kinds": list(kinds), "seed": seed,
+                "paths": list(paths) if paths is not None else None,
                 "methods": list(methods) if methods is not None else None,
                 "next": list(next) if next is not None else []}
         return dict(self._call("POST", "faults", body))

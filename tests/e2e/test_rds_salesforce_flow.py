@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from sandbox.generate.rds import mutate_rds
 from sandbox.salesforce_admin import SalesforceAdmin
 from tests.conftest import free_port
 from tests.e2e.oracle import expected_salesforce
@@ -209,13 +210,32 @@ def test_flow_reaches_the_specified_state_and_reruns_send_nothing(stack: Stack) 
 def test_flow_with_twenty_percent_faults_converges_without_duplicates(stack: Stack) -> None:
     initial = stack.admin.records()
     mark = stack.admin.request_count()
+    # The acceptance scenario: a fifth of all requests (token, query, writes) fail.
     stack.admin.set_faults(
         rate=0.2, kinds=("503_before", "503_after", "drop_before", "drop_after"), seed=11
     )
     stack.full_cycle()
     stack.admin.clear_faults()
     assert_salesforce_as_specified(stack, initial)
+    assert any(entry.get("fault") for entry in stack.admin.requests(since_index=mark))
 
-    injected = [entry for entry in stack.admin.requests(since_index=mark) if entry.get("fault")]
-    # The faults must really have hit the flow, or this test proves nothing.
-    assert len(injected) >= 3, injected
+    # RDS changes (new properties, features switched, a property moved into a group),
+    # and this time the first two writes are certain to be lost after Salesforce
+    # applied them: the case that duplicates records in naive clients.
+    mutate_rds(stack.rds_dsn, seed=7)
+    before_changes = stack.admin.records()
+    mark = stack.admin.request_count()
+    stack.admin.set_faults(
+        rate=0.2, kinds=("503_before", "503_after", "drop_before", "drop_after"), seed=5,
+        next=["drop_after", "503_after"], paths=["/composite/sobjects"],
+    )
+    stack.full_cycle()
+    stack.admin.clear_faults()
+    assert_salesforce_as_specified(stack, before_changes)
+    lost_after_processing = [
+        entry for entry in stack.admin.requests(since_index=mark)
+        if entry.get("fault") in ("drop_after", "503_after")
+    ]
+    assert len(lost_after_processing) >= 2
+    # At least one of them had really written records when its answer was lost.
+    assert any(entry["applied"] for entry in lost_after_processing)

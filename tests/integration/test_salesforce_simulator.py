@@ -453,6 +453,15 @@ def test_fault_rate_is_seeded_and_limited_to_methods(salesforce_sim: SalesforceS
     assert api.create([rec(Name="P", Snappt_Property_ID__c="p")]).status_code == 200
 
 
+def test_faults_limited_to_paths(salesforce_sim: SalesforceSim) -> None:
+    api = Api(salesforce_sim)
+    salesforce_sim.admin.set_faults(next=["503_before"], paths=["/composite/sobjects"])
+    # The queued fault waits for the first matching request, whatever comes before it.
+    assert api.call("GET", f"{API}/limits").status_code == 200
+    assert api.create([rec(Name="P", Snappt_Property_ID__c="p")]).status_code == 503
+    assert api.create([rec(Name="P", Snappt_Property_ID__c="p")]).status_code == 200
+
+
 # -- log, limits, persistence ---------------------------------------------------------
 
 

@@ -1,0 +1,87 @@
+"""The Destination protocol: what the pass engine needs from a destination.
+
+A destination knows its wire protocol and its error shapes, nothing about which
+records to send (the sync views decide) or how a pass is recorded (the engine and
+the ledger do). It receives a batch of payloads (the view's non-control columns) and
+returns exactly one `Outcome` per record, in the order of the batch.
+
+Failures that concern the whole pass, not one record, are raised as `PassAborted`
+(service unreachable, retries exhausted, circuit open, API limit spent: exit 3) or
+`DestinationConfigError` (missing or rejected credentials: exit 2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, runtime_checkable
+
+Payload = Mapping[str, Any]
+OutcomeKind = Literal["ok", "already_present", "rejected"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one record of a batch."""
+
+    kind: OutcomeKind
+    record_id: str | None = None
+    code: str | None = None
+    message: str | None = None
+    fields: tuple[str, ...] = ()
+
+
+def ok(record_id: str | None) -> Outcome:
+    return Outcome("ok", record_id=record_id)
+
+
+def already_present(record_id: str | None = None) -> Outcome:
+    """A create found the record there already (its id when the destination says it)."""
+    return Outcome("already_present", record_id=record_id)
+
+
+def rejected(code: str, message: str | None, fields: Sequence[str] = ()) -> Outcome:
+    return Outcome("rejected", code=code, message=message, fields=tuple(fields))
+
+
+class PassAborted(RuntimeError):
+    """The pass cannot go on; the message is one clear, secret-free line."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, exit_code: int = 3) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class DestinationConfigError(PassAborted):
+    """Configuration missing or refused by the destination (bad credentials)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, exit_code=2)
+
+
+@runtime_checkable
+class Destination(Protocol):
+    name: str
+    object_name: str
+    max_batch: int
+
+    @property
+    def api_requests(self) -> int:
+        """HTTP requests sent so far, retries and token requests included."""
+        ...
+
+    def create(self, batch: Sequence[Payload]) -> list[Outcome]:
+        """Create every record; one outcome per record, in order. Never updates."""
+        ...
+
+    def update(self, batch: Sequence[Payload]) -> list[Outcome]:
+        """Update every record by the id its payload carries; never creates."""
+        ...
+
+    def health_check(self) -> str:
+        """Authenticate and make one cheap read; return a line to print or raise."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,120 @@
+"""Configuration: flags, precedence, validation errors that name the variable, no secrets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from reverse_etl.settings import ConfigurationError, Settings, load_settings
+
+SECRET_VALUES = {
+    "PGPASSWORD": "pg-pass-7f3a9c",
+    "SALESFORCE_CLIENT_ID": "3MVG9-client-id-51b2",
+    "SALESFORCE_CLIENT_SECRET": "sf-secret-e81d44",
+    "RDS_DATABASE_URL": "postgresql://rds:rds-pass-0c9e@rds.example:5432/app",
+}
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
+    """No variable of the developer's shell and no sandbox.env leaks into a test."""
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.setenv("SANDBOX_DIR", str(tmp_path))
+    yield tmp_path
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("on", True),
+        ("1", True),
+        ("true", True),
+        ("YES", True),
+        ("off", False),
+        ("0", False),
+        ("false", False),
+        ("no", False),
+    ],
+)
+def test_flags_parse(monkeypatch: pytest.MonkeyPatch, text: str, expected: bool) -> None:
+    monkeypatch.setenv("DRY_RUN", text)
+    monkeypatch.setenv("SAFE_MODE", text)
+    settings = load_settings()
+    assert settings.dry_run is expected
+    assert settings.safe_mode is expected
+
+
+def test_defaults_of_contracts_md() -> None:
+    settings = load_settings()
+    assert settings.dry_run is False
+    assert settings.safe_mode is True
+    assert settings.salesforce_max_rps == 5.0
+    assert settings.salesforce_api_version == "62.0"
+    assert settings.requests_ca_bundle is None
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("DRY_RUN", "maybe"),
+        ("SAFE_MODE", "sometimes"),
+        ("SALESFORCE_MAX_RPS", "0"),
+        ("SALESFORCE_MAX_RPS", "fast"),
+        ("PGPORT", "not-a-port"),
+        ("HTTP_MAX_ATTEMPTS", "0"),
+        ("HTTP_BREAKER_FAIL_MAX", "0"),
+        ("SAFE_MODE_MAX_CREATES", "-1"),
+    ],
+)
+def test_bad_value_names_the_variable_and_no_secret(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    for name, secret in SECRET_VALUES.items():
+        monkeypatch.setenv(name, secret)
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings()
+    message = str(raised.value)
+    assert variable in message
+    for secret in SECRET_VALUES.values():
+        assert secret not in message
+    # `from None`: no chained pydantic error (which would echo inputs) in a traceback.
+    assert raised.value.__cause__ is None
+
+
+def test_repr_and_str_hide_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, secret in SECRET_VALUES.items():
+        monkeypatch.setenv(name, secret)
+    settings = load_settings()
+    for text in (repr(settings), str(settings), str(settings.model_dump())):
+        for secret in SECRET_VALUES.values():
+            assert secret not in text
+    assert "pg-pass-7f3a9c" not in settings.warehouse_label()
+    assert settings.salesforce_client_secret is not None
+    assert settings.salesforce_client_secret.get_secret_value() == "sf-secret-e81d44"
+
+
+def test_environment_wins_over_sandbox_env(
+    monkeypatch: pytest.MonkeyPatch, clean_environment: Path
+) -> None:
+    (clean_environment / "sandbox.env").write_text(
+        "SALESFORCE_MAX_RPS=3\nSALESFORCE_INSTANCE_URL=https://127.0.0.1:8443/\nPGHOST=10.0.0.9\n"
+    )
+    settings = load_settings()
+    assert settings.salesforce_max_rps == 3.0
+    assert settings.salesforce_instance_url == "https://127.0.0.1:8443"  # slash stripped
+    assert settings.pghost == "10.0.0.9"
+
+    monkeypatch.setenv("SALESFORCE_MAX_RPS", "7.5")
+    assert load_settings().salesforce_max_rps == 7.5
+
+
+def test_embedded_warehouse_detection(
+    monkeypatch: pytest.MonkeyPatch, clean_environment: Path
+) -> None:
+    assert load_settings().uses_embedded_warehouse() is True
+    monkeypatch.setenv("PGHOST", "db.example")
+    assert load_settings().uses_embedded_warehouse() is False

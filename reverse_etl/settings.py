@@ -120,7 +120,10 @@ class Settings(BaseSettings):
         sandbox_ca = _file_value(sandbox_env_file(), "REQUESTS_CA_BUNDLE")
         if not sandbox_ca or not Path(sandbox_ca).is_file():
             return self
-        sources = [certifi.where(), os.environ.get("REQUESTS_CA_BUNDLE"), sandbox_ca]
+        configured = self.requests_ca_bundle
+        if configured not in (os.environ.get("REQUESTS_CA_BUNDLE"), sandbox_ca):
+            return self  # passed explicitly by the caller: taken as it is
+        sources = [certifi.where(), configured, sandbox_ca]
         self.requests_ca_bundle = str(_merged_bundle([s for s in sources if s]))
         return self
 
@@ -136,7 +139,8 @@ class Settings(BaseSettings):
         return f"{self.pguser}@{self.pghost}:{self.pgport}/{self.pgdatabase}"
 
     def uses_embedded_warehouse(self) -> bool:
-        return "PGHOST" not in os.environ and not _file_sets(sandbox_env_file(), "PGHOST")
+        """No PGHOST in the real environment: the default or the sandbox file's own."""
+        return "PGHOST" not in os.environ
 
 
 def _file_value(path: Path, name: str) -> str | None:
@@ -147,10 +151,6 @@ def _file_value(path: Path, name: str) -> str | None:
         if key.strip() == name:
             return value.strip()
     return None
-
-
-def _file_sets(path: Path, name: str) -> bool:
-    return _file_value(path, name) is not None
 
 
 def _merged_bundle(paths: list[str]) -> Path:

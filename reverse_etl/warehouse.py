@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -55,7 +54,7 @@ def connect(settings: Settings) -> psycopg.Connection[Any]:
         return psycopg.connect(settings.warehouse_dsn(), autocommit=True, connect_timeout=10)
     except psycopg.OperationalError as error:
         where = settings.warehouse_label()
-        if _embedded(settings):
+        if settings.uses_embedded_warehouse():
             raise WarehouseUnavailable(
                 f"the embedded warehouse ({where}) is not running: "
                 "start it with `python -m sandbox up`"
@@ -64,13 +63,6 @@ def connect(settings: Settings) -> psycopg.Connection[Any]:
         # libpq messages name host and port, never the password, but be sure.
         reason = reason.replace(settings.pgpassword.get_secret_value(), "***")
         raise WarehouseUnavailable(f"cannot connect to the warehouse {where}: {reason}") from None
-
-
-def _embedded(settings: Settings) -> bool:
-    # Without PGHOST in the real environment the warehouse is the embedded one, either
-    # by default or through the sandbox.env that `python -m sandbox up` wrote (which
-    # sets PGHOST itself, so `uses_embedded_warehouse` alone misses that case).
-    return settings.uses_embedded_warehouse() or "PGHOST" not in os.environ
 
 
 def relation_exists(conn: psycopg.Connection[Any], qualified_name: str) -> bool:

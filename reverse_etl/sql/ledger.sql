@@ -60,6 +60,10 @@ create table if not exists reverse_etl.rejected_records (
     primary key (run_id, sync_key)
 );
 
+-- The pusher looks up earlier outcomes of a record by its key on every pass.
+create index if not exists sync_records_by_key
+    on reverse_etl.sync_records (destination, object_name, pass, sync_key);
+
 create index if not exists rejected_records_lookup
     on reverse_etl.rejected_records (destination, object_name, pass, sync_key, payload_hash);
 {% endmacro %}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import certifi
 import pytest
 
 from reverse_etl.settings import ConfigurationError, Settings, load_settings
@@ -118,3 +119,29 @@ def test_embedded_warehouse_detection(
     assert load_settings().uses_embedded_warehouse() is True
     monkeypatch.setenv("PGHOST", "db.example")
     assert load_settings().uses_embedded_warehouse() is False
+
+
+def test_sandbox_ca_is_trusted_in_addition_to_an_exported_bundle(
+    monkeypatch: pytest.MonkeyPatch, clean_environment: Path
+) -> None:
+    exported = clean_environment / "machine-bundle.pem"
+    exported.write_text("-----BEGIN CERTIFICATE-----\nMACHINE\n-----END CERTIFICATE-----\n")
+    sandbox_ca = clean_environment / "sandbox-ca.pem"
+    sandbox_ca.write_text("-----BEGIN CERTIFICATE-----\nSANDBOX\n-----END CERTIFICATE-----\n")
+    (clean_environment / "sandbox.env").write_text(f"REQUESTS_CA_BUNDLE={sandbox_ca}\n")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(exported))
+
+    bundle = load_settings().requests_ca_bundle
+    assert bundle is not None
+    text = Path(bundle).read_text()
+    # The machine's bundle, the sandbox CA and the public CAs are all trusted.
+    assert "MACHINE" in text
+    assert "SANDBOX" in text
+    assert Path(certifi.where()).read_text()[:200] in text
+
+
+def test_an_explicit_ca_bundle_is_taken_as_it_is(clean_environment: Path) -> None:
+    sandbox_ca = clean_environment / "sandbox-ca.pem"
+    sandbox_ca.write_text("-----BEGIN CERTIFICATE-----\nSANDBOX\n-----END CERTIFICATE-----\n")
+    (clean_environment / "sandbox.env").write_text(f"REQUESTS_CA_BUNDLE={sandbox_ca}\n")
+    assert Settings(requests_ca_bundle="/explicit.pem").requests_ca_bundle == "/explicit.pem"

@@ -30,11 +30,14 @@ from dlt.sources.helpers.rest_client.paginators import JSONLinkPaginator
 from requests import HTTPError, PreparedRequest, Response
 from requests.exceptions import ChunkedEncodingError, ConnectionError, SSLError, Timeout
 
+from reverse_etl.product_features import product_features
+
 DATASET = "raw_salesforce"
 SOBJECT = "Product_Property__c"
 TABLE = "product_property"
 
-# Field -> dlt data type; the order is the column order of the landed table.
+# Field -> dlt data type; the order is the column order of the landed table. The
+# feature fields come from the dbt seed that declares the features.
 FIELD_TYPES: dict[str, str] = {
     "Id": "text",
     "Name": "text",
@@ -45,14 +48,14 @@ FIELD_TYPES: dict[str, str] = {
     "City__c": "text",
     "State__c": "text",
     "Postal_Code__c": "text",
-    "Fraud_Detection_Enabled__c": "bool",
-    "Fraud_Detection_Enabled_Date__c": "date",
-    "Income_Verification_Enabled__c": "bool",
-    "Income_Verification_Enabled_Date__c": "date",
-    "IDV_Enabled__c": "bool",
-    "IDV_Enabled_Date__c": "date",
-    "Rent_Verification_Enabled__c": "bool",
-    "Rent_Verification_Enabled_Date__c": "date",
+    **{
+        field: data_type
+        for feature in product_features()
+        for field, data_type in (
+            (feature.salesforce_enabled_field, "bool"),
+            (feature.salesforce_enabled_date_field, "date"),
+        )
+    },
     "Active_Property_Count__c": "double",
     "Contributing_Property_IDs__c": "text",
     "CreatedDate": "timestamp",

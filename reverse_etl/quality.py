@@ -41,6 +41,7 @@ from urllib.parse import quote
 # created, and the machines this runs on have no internet to send events to.
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
+from reverse_etl.product_features import feature_codes
 from reverse_etl.settings import Settings, sandbox_dir
 
 if TYPE_CHECKING:
@@ -56,14 +57,6 @@ WAREHOUSE_URL_VARIABLE = "PROPSYNC_QUALITY_WAREHOUSE_URL"
 DATA_DOCS_SITE = "local_site"
 
 RDS_STATUSES = ("ACTIVE", "DISABLED")
-# Mirrors the dbt seed of feature codes (rds_salesforce.md): a new feature is a seed
-# row, a field mapping, and a line here, or the gate blocks its first push.
-RDS_FEATURE_CODES = (
-    "fraud_detection",
-    "income_verification",
-    "identity_verification",
-    "rent_verification",
-)
 
 SAMPLE_SIZE = 5
 # Gate results (and their Data Docs pages) kept per table; older ones are pruned.
@@ -192,7 +185,7 @@ def _raw_tables() -> list[TableChecks]:
                     "in_set",
                     "feature_code is a known feature",
                     column="feature_code",
-                    values=RDS_FEATURE_CODES,
+                    values=feature_codes(),
                 ),
             ),
         ),

@@ -36,6 +36,13 @@ class SandboxError(RuntimeError):
     """A part of the local stack could not be started."""
 
 
+def free_port() -> int:
+    """A port nobody listens on right now, for stacks that must not collide."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def _port_open(host: str, port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)

@@ -8,7 +8,6 @@ the end. Each test that needs a clean database asks for `fresh_database`.
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -18,12 +17,9 @@ import psycopg
 import pytest
 
 from sandbox.postgres import EmbeddedPostgres
+from sandbox.stack import free_port
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+__all__ = ["PostgresServer", "free_port"]
 
 
 class PostgresServer:

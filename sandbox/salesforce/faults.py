@@ -1,0 +1,47 @@
+"""Injected faults: the kinds, the settings' default, the deterministic draw, the replies."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from sandbox.salesforce.messages import Reply
+from sandbox.salesforce.store import Store
+
+FAULT_KINDS = ("503_before", "503_after", "drop_before", "drop_after", "429")
+NO_FAULTS: dict[str, Any] = {
+    "rate": 0.0, "kinds": list(FAULT_KINDS), "methods": None, "seed": 0, "next": [], "draws": 0,
+}
+
+
+def draw_fault(store: Store, method: str, path: str) -> str | None:
+    """The fault kind for this API request, or None; `next` first, then the seeded draw."""
+    faults = store.setting("faults", NO_FAULTS)
+    methods = faults.get("methods")
+    if methods and method.upper() not in {m.upper() for m in methods}:
+        return None
+    paths = faults.get("paths")
+    if paths and not any(fragment in path for fragment in paths):
+        return None
+    kind: str | None = None
+    if faults["next"]:
+        kind = faults["next"].pop(0)
+    elif float(faults["rate"]) > 0 and faults["kinds"]:
+        draw = random.Random(f"{faults['seed']}:{faults['draws']}")
+        faults["draws"] += 1
+        if draw.random() < float(faults["rate"]):
+            kind = draw.choice(faults["kinds"])
+    else:
+        return None
+    store.save_setting("faults", faults)
+    return kind
+
+
+def fault_reply(kind: str) -> Reply:
+    if kind.startswith("drop"):
+        return Reply(0, drop=True)
+    if kind == "429":
+        return Reply(429, [{"message": "Too many requests, retry later.",
+                            "errorCode": "REQUEST_LIMIT_EXCEEDED"}], {"Retry-After": "1"})
+    return Reply(503, [{"errorCode": "SERVER_UNAVAILABLE",
+                        "message": "Server temporarily unavailable, please try again later."}])

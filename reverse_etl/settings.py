@@ -74,8 +74,10 @@ class Settings(BaseSettings):
     dry_run: bool = False
     safe_mode: bool = True
     # SAFE_MODE caps: a pass that would write more rows than this refuses to start.
-    safe_mode_max_creates: int = Field(default=5000, ge=0)
-    safe_mode_max_updates: int = Field(default=20000, ge=0)
+    # Sized from production (~9,000 active properties, 1,081 missing, 7,980 to update)
+    # with room for a first full load; a runaway join yields far more.
+    safe_mode_max_creates: int = Field(default=25000, ge=0)
+    safe_mode_max_updates: int = Field(default=50000, ge=0)
 
     # Where the data-quality gate keeps its Great Expectations project (`<root>/gx`:
     # stores, validation results, Data Docs); None means the sandbox folder `.local/`,

@@ -171,7 +171,10 @@ class SalesforceDestination:
             raise PassAborted("Salesforce token response has no access_token") from None
         register_secret(token)
         self._token = token
-        self._api_root = str(body.get("instance_url") or instance).rstrip("/")
+        # The configured instance, not the token's `instance_url`: the token is issued
+        # by that same My Domain host (contracts.md), and the read-back (extract/)
+        # calls the configured URL too, so both sides always talk to one server.
+        self._api_root = instance.rstrip("/")
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._token}", "Accept": "application/json"}

@@ -160,9 +160,13 @@ class Store:
         return row["fields"] if row else None
 
     def id_by_external_id(self, value: str) -> str | None:
+        # The key is spelled out, not a parameter: only then can the planner use the
+        # expression index records_external_id (a parameter hides it in generic plans,
+        # and every duplicate check became a scan of the whole table).
         row = self.conn.execute(
-            "select id from sim.records where lower(fields ->> %s) = lower(%s) order by id limit 1",
-            (EXTERNAL_ID, value),
+            "select id from sim.records"
+            f" where lower(fields ->> '{EXTERNAL_ID}') = lower(%s) order by id limit 1",
+            (value,),
         ).fetchone()
         return row["id"] if row else None
 

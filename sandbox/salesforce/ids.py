@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from reverse_etl.destinations.salesforce import id18
+
 KEY_PREFIX = "a0X"
 # Id = key prefix + pod + reserved char + 9 base-62 digits (+ 3-char checksum).
 ID_POD = "Hp0"
@@ -12,15 +14,7 @@ BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 def id_checksum(id15: str) -> str:
     """The 3-char suffix that makes an Id case-insensitively unique (Salesforce's rule)."""
-    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
-    suffix = ""
-    for chunk in range(3):
-        bits = 0
-        for position, char in enumerate(id15[chunk * 5 : chunk * 5 + 5]):
-            if "A" <= char <= "Z":
-                bits |= 1 << position
-        suffix += alphabet[bits]
-    return suffix
+    return id18(id15)[15:]
 
 
 def make_id(number: int) -> str:

@@ -124,6 +124,10 @@ def warehouse_destination(settings: Settings) -> Any:
 
 
 def build_pipeline(spec: SourceSpec, settings: Settings, pipelines_dir: Path | None = None) -> Any:
+    # Arrow-backed resources (the RDS tables) skip dlt's lineage columns unless asked;
+    # every raw table carries them, whichever backend read it.
+    os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
+    os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID", "true")
     return dlt.pipeline(
         pipeline_name=spec.pipeline_name,
         destination=warehouse_destination(settings),

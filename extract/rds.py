@@ -45,7 +45,9 @@ def rds(
             # Full reflection keeps source types (timestamptz, boolean) even for
             # columns that are null in every row of a run; uuids land as text.
             reflection_level="full",
-            backend="sqlalchemy",
+            # Arrow reads and loads in columnar batches: 75k rows in 6.0 s instead of
+            # 9.2 s row by row, for ~100 MiB more peak memory (benchmarks/).
+            backend="pyarrow",
             chunk_size=chunk_size,
             incremental=dlt.sources.incremental("updated_at"),
             write_disposition="merge",

@@ -20,7 +20,6 @@ SALESFORCE_CLIENT_ID/SECRET, REQUESTS_CA_BUNDLE) for code that reads Settings.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,9 +54,10 @@ class SalesforceSim:
 
 
 @pytest.fixture(scope="session")
-def simulator_certs_dir() -> Path:
+def simulator_certs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One CA and server certificate for the whole session (RSA keys take a moment)."""
-    certs_dir = Path(tempfile.mkdtemp(prefix="propsync-test-certs-"))
+    # pytest's own temp folder: it prunes old runs, so no certificate folder piles up.
+    certs_dir = tmp_path_factory.mktemp("simulator-certs")
     ensure_certificates(certs_dir)
     return certs_dir
 

@@ -23,7 +23,7 @@ from rich.table import Table
 
 from reverse_etl.settings import PROJECT_ROOT, load_settings
 from sandbox.salesforce_admin import SalesforceAdmin
-from sandbox.stack import SandboxStack
+from sandbox.stack import SandboxStack, read_env_file
 
 # Piped output (CI, a log file) would fold the summary tables to 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 130)
@@ -55,9 +55,7 @@ def run_step(title: str, command: list[str], ok_codes: tuple[int, ...] = (0,)) -
 
 def _load_stack_env() -> None:
     """Make the stack's variables visible to the child commands (real ones win)."""
-    env_file = SandboxStack.default().env_file
-    for line in env_file.read_text().splitlines():
-        key, _, value = line.partition("=")
+    for key, value in read_env_file(SandboxStack.default().env_file).items():
         os.environ.setdefault(key, value)
 
 

@@ -43,6 +43,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def read_env_file(path: Path) -> dict[str, str]:
+    """The variables `up` wrote (KEY=value lines), for commands started beside it."""
+    pairs = (line.partition("=") for line in path.read_text().splitlines() if "=" in line)
+    return {key.strip(): value.strip() for key, _, value in pairs}
+
+
 def _port_open(host: str, port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)

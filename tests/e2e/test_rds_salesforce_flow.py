@@ -27,7 +27,7 @@ import pytest
 
 from sandbox.generate.rds import mutate_rds
 from sandbox.salesforce_admin import SalesforceAdmin
-from tests.conftest import free_port
+from sandbox.stack import free_port, read_env_file
 from tests.e2e.oracle import expected_salesforce
 
 pytestmark = pytest.mark.e2e
@@ -75,9 +75,7 @@ class Stack:
 
     def up(self) -> None:
         self.run(sys.executable, "-m", "sandbox", "up")
-        for line in (self.base / "sandbox.env").read_text().splitlines():
-            key, _, value = line.partition("=")
-            self.env[key] = value
+        self.env.update(read_env_file(self.base / "sandbox.env"))
 
     def down(self) -> None:
         self.run(sys.executable, "-m", "sandbox", "down", ok=(0, 1, 2, 3))

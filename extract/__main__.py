@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from common.settings import ConfigurationError, Settings, load_settings
 from extract.pipelines import (
     EXIT_CONFIG,
     PLANNED_SOURCES,
@@ -23,7 +24,6 @@ from extract.pipelines import (
     dlt_data_dir,
     extract_source,
 )
-from reverse_etl.settings import ConfigurationError, Settings, load_settings
 
 console = Console(soft_wrap=True, highlight=False)
 errors = Console(stderr=True, soft_wrap=True, highlight=False)
@@ -46,7 +46,7 @@ def summary_line(result: SourceResult, settings: Settings) -> str:
     tables = escape(", ".join(f"{table} {count}" for table, count in result.rows.items()))
     return (
         f"[bold]{result.source}[/bold]: {result.total} rows {result.disposition} into "
-        f"{settings.warehouse_label()} {result.dataset} ({tables}) in {result.seconds:.1f} s"
+        f"{settings.warehouse.label()} {result.dataset} ({tables}) in {result.seconds:.1f} s"
     )
 
 

@@ -1,6 +1,6 @@
 """Build and run the dlt pipelines of `python -m extract`, with expected failures named.
 
-Everything a run needs comes from `reverse_etl.settings.Settings`, so tests can
+Everything a run needs comes from `common.settings.Settings`, so tests can
 run a source in-process against their own databases. Errors that a user can fix
 or wait out become `ExtractError` with one readable line and an exit code; the
 line never holds a secret (dlt and driver messages can carry connection strings).
@@ -9,7 +9,6 @@ line never holds a secret (dlt and driver messages can carry connection strings)
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -22,13 +21,14 @@ from dlt.common.pipeline import LoadInfo
 from dlt.extract import DltSource
 from dlt.pipeline.exceptions import PipelineStepFailed
 
+from common.redaction import redact, register_secrets
+from common.settings import Settings, sandbox_dir
 from extract.rds import DATASET as RDS_DATASET
 from extract.rds import TABLES as RDS_TABLES
 from extract.rds import rds
 from extract.salesforce import DATASET as SALESFORCE_DATASET
 from extract.salesforce import TABLE as SALESFORCE_TABLE
 from extract.salesforce import SalesforceAuthError, SalesforceError, salesforce
-from reverse_etl.settings import Settings, sandbox_dir
 
 EXIT_CONFIG = 2
 EXIT_UNREACHABLE = 3
@@ -56,39 +56,39 @@ class SourceSpec:
 
 
 def _rds_source(settings: Settings) -> DltSource:
-    if settings.rds_database_url is None:
+    if settings.rds.database_url is None:
         raise ExtractError("RDS_DATABASE_URL is not set", EXIT_CONFIG)
-    return rds(credentials=settings.rds_database_url.get_secret_value())
+    return rds(credentials=settings.rds.database_url.get_secret_value())
 
 
 def _salesforce_source(settings: Settings) -> DltSource:
     missing = [
         name for name, value in (
-            ("SALESFORCE_INSTANCE_URL", settings.salesforce_instance_url),
-            ("SALESFORCE_CLIENT_ID", settings.salesforce_client_id),
-            ("SALESFORCE_CLIENT_SECRET", settings.salesforce_client_secret),
+            ("SALESFORCE_INSTANCE_URL", settings.salesforce.instance_url),
+            ("SALESFORCE_CLIENT_ID", settings.salesforce.client_id),
+            ("SALESFORCE_CLIENT_SECRET", settings.salesforce.client_secret),
         ) if not value
     ]
     if missing:
         raise ExtractError(f"{', '.join(missing)} not set", EXIT_CONFIG)
-    assert settings.salesforce_client_id and settings.salesforce_client_secret
-    instance = str(settings.salesforce_instance_url)
+    assert settings.salesforce.client_id and settings.salesforce.client_secret
+    instance = str(settings.salesforce.instance_url)
     if not instance.startswith("https://"):
         raise ExtractError("SALESFORCE_INSTANCE_URL must start with https://", EXIT_CONFIG)
-    if settings.requests_ca_bundle and not Path(settings.requests_ca_bundle).is_file():
+    if settings.http.requests_ca_bundle and not Path(settings.http.requests_ca_bundle).is_file():
         raise ExtractError(
-            f"REQUESTS_CA_BUNDLE points at a missing file: {settings.requests_ca_bundle}",
+            f"REQUESTS_CA_BUNDLE points at a missing file: {settings.http.requests_ca_bundle}",
             EXIT_CONFIG,
         )
     return salesforce(
         instance_url=instance,
-        client_id=settings.salesforce_client_id.get_secret_value(),
-        client_secret=settings.salesforce_client_secret.get_secret_value(),
-        api_version=settings.salesforce_api_version,
-        ca_bundle=settings.requests_ca_bundle,
-        timeout_s=settings.http_timeout_s,
-        max_attempts=settings.http_max_attempts,
-        max_rps=settings.salesforce_max_rps,
+        client_id=settings.salesforce.client_id.get_secret_value(),
+        client_secret=settings.salesforce.client_secret.get_secret_value(),
+        api_version=settings.salesforce.api_version,
+        ca_bundle=settings.http.requests_ca_bundle,
+        timeout_s=settings.http.timeout_s,
+        max_attempts=settings.http.max_attempts,
+        max_rps=settings.salesforce.max_rps,
     )
 
 
@@ -114,11 +114,11 @@ def warehouse_destination(settings: Settings) -> Any:
     return dlt.destinations.postgres(
         credentials={
             "drivername": "postgresql",
-            "host": settings.pghost,
-            "port": settings.pgport,
-            "username": settings.pguser,
-            "password": settings.pgpassword.get_secret_value(),
-            "database": settings.pgdatabase,
+            "host": settings.warehouse.host,
+            "port": settings.warehouse.port,
+            "username": settings.warehouse.user,
+            "password": settings.warehouse.password.get_secret_value(),
+            "database": settings.warehouse.database,
         }
     )
 
@@ -168,7 +168,7 @@ def extract_source(
     spec = SOURCES.get(name)
     if spec is None:
         raise ExtractError(f"unknown source '{name}'", EXIT_CONFIG)
-    secrets = _secrets(settings)
+    register_secrets(settings)
     started = time.monotonic()
     try:
         pipeline = build_pipeline(spec, settings, pipelines_dir)
@@ -178,35 +178,13 @@ def extract_source(
     except ExtractError:
         raise
     except Exception as error:  # dlt wraps everything; classify by the root causes
-        raise classify(error, spec, settings, secrets) from None
+        raise classify(error, spec, settings) from None
     counts = pipeline.last_trace.last_normalize_info.row_counts if pipeline.last_trace else {}
     rows = {table: int(counts.get(table, 0)) for table in spec.tables}
     return SourceResult(name, spec.dataset, spec.disposition, rows, time.monotonic() - started)
 
 
 # -- failures ---------------------------------------------------------------------------
-
-
-def _secrets(settings: Settings) -> list[str]:
-    values = [settings.pgpassword.get_secret_value()]
-    for secret in (
-        settings.rds_database_url, settings.salesforce_client_id, settings.salesforce_client_secret
-    ):
-        if secret is not None:
-            values.append(secret.get_secret_value())
-    if settings.rds_database_url is not None:
-        password = re.search(r"://[^:/@]*:([^@]*)@", settings.rds_database_url.get_secret_value())
-        if password:
-            values.append(password.group(1))
-    # Longest first, so a URL is replaced whole before the password inside it.
-    return sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
-
-
-def redact(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    # Any other URL with credentials, e.g. inside a driver's message.
-    return re.sub(r"(\w+://[^:/@\s]*):[^@\s]*@", r"\1:***@", text)
 
 
 def _causes(error: BaseException) -> Iterator[BaseException]:
@@ -240,37 +218,35 @@ _UNREACHABLE_DB = (
 )
 
 
-def classify(
-    error: BaseException, spec: SourceSpec, settings: Settings, secrets: list[str]
-) -> ExtractError:
+def classify(error: BaseException, spec: SourceSpec, settings: Settings) -> ExtractError:
     """Map a failed run to one printable line and an exit code."""
     causes = list(_causes(error))
     for cause in causes:
         if isinstance(cause, SalesforceAuthError):
-            return ExtractError(redact(str(cause), secrets), EXIT_CONFIG)
+            return ExtractError(redact(str(cause)), EXIT_CONFIG)
     for cause in causes:
         if isinstance(cause, requests.exceptions.SSLError):
             return ExtractError(
-                f"{spec.name}: TLS verification of {settings.salesforce_instance_url} failed; "
+                f"{spec.name}: TLS verification of {settings.salesforce.instance_url} failed; "
                 "set REQUESTS_CA_BUNDLE to the CA that signed its certificate",
                 EXIT_CONFIG,
             )
         if isinstance(cause, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
             return ExtractError(
-                f"{spec.name}: Salesforce at {settings.salesforce_instance_url} is unreachable "
-                f"({type(cause).__name__} after {settings.http_max_attempts} attempts)",
+                f"{spec.name}: Salesforce at {settings.salesforce.instance_url} is unreachable "
+                f"({type(cause).__name__} after {settings.http.max_attempts} attempts)",
                 EXIT_UNREACHABLE,
             )
         if isinstance(cause, SalesforceError):
             status = cause.response.status_code if cause.response is not None else 0
-            text = redact(str(cause), secrets)
+            text = redact(str(cause))
             limit = "REQUEST_LIMIT_EXCEEDED" in text
             code = EXIT_UNREACHABLE if status >= 500 or status == 429 or limit else EXIT_CONFIG
             return ExtractError(f"{spec.name}: {text}", code)
     side = _failed_side(causes, spec, settings)
     for cause in causes:
         if type(cause).__module__.startswith(("psycopg", "sqlalchemy")):
-            message = redact(_first_line(getattr(cause, "orig", None) or cause), secrets)
+            message = redact(_first_line(getattr(cause, "orig", None) or cause))
             lowered = str(cause).lower()
             if any(marker in lowered for marker in _UNREACHABLE_DB):
                 return ExtractError(f"{spec.name}: {side} is unreachable: {message}",
@@ -278,7 +254,7 @@ def classify(
             return ExtractError(f"{spec.name}: {side}: {message}", EXIT_CONFIG)
     innermost = causes[-1] if causes else error
     return ExtractError(
-        f"{spec.name}: {type(innermost).__name__}: {redact(_first_line(innermost), secrets)}",
+        f"{spec.name}: {type(innermost).__name__}: {redact(_first_line(innermost))}",
         EXIT_CONFIG,
     )
 
@@ -289,5 +265,5 @@ def _failed_side(causes: list[BaseException], spec: SourceSpec, settings: Settin
     itself failed while it was built (sql_table reflects the table right away)."""
     steps = [c.step for c in causes if isinstance(c, PipelineStepFailed)]
     if steps and steps[0] != "extract":
-        return f"warehouse {settings.warehouse_label()}"
+        return f"warehouse {settings.warehouse.label()}"
     return "RDS database (RDS_DATABASE_URL)" if spec.name == "rds" else f"{spec.name} source"

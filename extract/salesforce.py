@@ -30,7 +30,7 @@ from dlt.sources.helpers.rest_client.paginators import JSONLinkPaginator
 from requests import HTTPError, PreparedRequest, Response
 from requests.exceptions import ChunkedEncodingError, ConnectionError, SSLError, Timeout
 
-from reverse_etl.product_features import product_features
+from common.product_features import product_features
 
 DATASET = "raw_salesforce"
 SOBJECT = "Product_Property__c"

@@ -20,11 +20,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from common.redaction import redact, register_secrets
+from common.settings import ConfigurationError, Settings, load_settings
 from reverse_etl.destinations import build_destination, check_destination, sync_view
 from reverse_etl.engine import default_gate, run_pass
-from reverse_etl.http import redact, register_secrets
 from reverse_etl.ledger import Ledger
-from reverse_etl.settings import ConfigurationError, Settings, load_settings
 from reverse_etl.warehouse import connect, relation_exists
 
 app = typer.Typer(
@@ -94,7 +94,7 @@ def push(
     with expected_failures():
         check_destination(destination)
         settings = _settings()
-        dry_run = dry_run or settings.dry_run
+        dry_run = dry_run or settings.safety.dry_run
         view = sync_view(destination, pass_name.value)
         target = build_destination(destination, settings, require_credentials=not dry_run)
         try:

@@ -31,10 +31,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from common.http import HttpError
+from common.redaction import redact
+from common.settings import Settings
 from reverse_etl.destinations.base import Destination, Outcome, PassAborted
-from reverse_etl.http import HttpError, redact
 from reverse_etl.ledger import Counts, KnownRejection, Ledger, RecordEntry, RunContext
-from reverse_etl.settings import Settings
 from reverse_etl.warehouse import SyncRow, read_sync_view
 
 PassName = Literal["create", "update"]
@@ -229,12 +230,12 @@ class PassEngine:
     ) -> tuple[str, int, str] | None:
         """(status, exit code, message) when the pass must not start, else None."""
         cap = (
-            self.settings.safe_mode_max_creates
+            self.settings.safety.safe_mode_max_creates
             if pass_name == "create"
-            else self.settings.safe_mode_max_updates
+            else self.settings.safety.safe_mode_max_updates
         )
         variable = "SAFE_MODE_MAX_CREATES" if pass_name == "create" else "SAFE_MODE_MAX_UPDATES"
-        over_cap = self.settings.safe_mode and to_send > cap
+        over_cap = self.settings.safety.safe_mode and to_send > cap
         message = (
             f"SAFE_MODE: {to_send} rows to {pass_name} exceed {variable}={cap}; "
             f"nothing was sent (raise the cap or set SAFE_MODE=off for this run)"

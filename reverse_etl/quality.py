@@ -41,8 +41,8 @@ from urllib.parse import quote
 # created, and the machines this runs on have no internet to send events to.
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
-from reverse_etl.product_features import feature_codes
-from reverse_etl.settings import Settings, sandbox_dir
+from common.product_features import feature_codes
+from common.settings import Settings, sandbox_dir
 
 if TYPE_CHECKING:
     from great_expectations.data_context import FileDataContext
@@ -219,12 +219,12 @@ def gate_tables(settings: Settings, destination: str, pass_name: str) -> list[Ta
                 query=CREATE_ALREADY_IN_SALESFORCE,
             ),
         ]
-        if settings.safe_mode:
+        if settings.safety.safe_mode:
             checks.append(
                 Check(
                     "max_rows",
-                    f"create queue within SAFE_MODE cap ({settings.safe_mode_max_creates})",
-                    max_rows=settings.safe_mode_max_creates,
+                    f"create queue within SAFE_MODE cap ({settings.safety.safe_mode_max_creates})",
+                    max_rows=settings.safety.safe_mode_max_creates,
                 )
             )
         tables.append(TableChecks("sync.properties_to_create", tuple(checks)))
@@ -233,12 +233,12 @@ def gate_tables(settings: Settings, destination: str, pass_name: str) -> list[Ta
             *_key_checks("_sync_key", "_sync_key"),
             *_key_checks("Id", "Salesforce Id"),
         ]
-        if settings.safe_mode:
+        if settings.safety.safe_mode:
             checks.append(
                 Check(
                     "max_rows",
-                    f"update queue within SAFE_MODE cap ({settings.safe_mode_max_updates})",
-                    max_rows=settings.safe_mode_max_updates,
+                    f"update queue within SAFE_MODE cap ({settings.safety.safe_mode_max_updates})",
+                    max_rows=settings.safety.safe_mode_max_updates,
                 )
             )
         tables.append(TableChecks("sync.properties_to_update", tuple(checks)))
@@ -267,7 +267,7 @@ def has_gate(destination: str) -> bool:
 
 
 def gx_root(settings: Settings) -> Path:
-    return settings.quality_gx_root or sandbox_dir()
+    return settings.quality.gx_root or sandbox_dir()
 
 
 def _gx_dir(settings: Settings) -> Path:
@@ -289,14 +289,14 @@ def _import_gx() -> Any:
 
 
 def _sqlalchemy_url(settings: Settings) -> str:
-    # Encoded by hand because settings.warehouse_dsn() does not escape the password,
+    # Encoded by hand because settings.warehouse.dsn() does not escape the password,
     # which SQLAlchemy parses strictly; the driver is named so that psycopg 3 is used
     # even where psycopg2 is installed as well.
-    password = quote(settings.pgpassword.get_secret_value(), safe="")
-    user = quote(settings.pguser, safe="")
+    password = quote(settings.warehouse.password.get_secret_value(), safe="")
+    user = quote(settings.warehouse.user, safe="")
     return (
-        f"postgresql+psycopg://{user}:{password}@{settings.pghost}:{settings.pgport}"
-        f"/{quote(settings.pgdatabase, safe='')}"
+        f"postgresql+psycopg://{user}:{password}@{settings.warehouse.host}:{settings.warehouse.port}"
+        f"/{quote(settings.warehouse.database, safe='')}"
     )
 
 
@@ -310,7 +310,7 @@ def _precheck(settings: Settings, tables: Sequence[str]) -> tuple[list[str], str
     import psycopg
 
     try:
-        with psycopg.connect(settings.warehouse_dsn(), connect_timeout=10, autocommit=True) as conn:
+        with psycopg.connect(settings.warehouse.dsn(), connect_timeout=10, autocommit=True) as conn:
             missing = [
                 table
                 for table in tables
@@ -319,7 +319,7 @@ def _precheck(settings: Settings, tables: Sequence[str]) -> tuple[list[str], str
     except psycopg.Error as error:
         # libpq's first line names the problem (refused, bad password, no such
         # database) and never the password itself.
-        return [], f"warehouse {settings.warehouse_label()} unreachable: {_first_line(error)}"
+        return [], f"warehouse {settings.warehouse.label()} unreachable: {_first_line(error)}"
     return missing, None
 
 
@@ -504,7 +504,7 @@ def _sample_rows(settings: Settings, table: str, query: str) -> list[dict[str, A
     from psycopg.rows import dict_row
 
     sql = query.format(batch=table) + f"\nlimit {SAMPLE_SIZE}"
-    with psycopg.connect(settings.warehouse_dsn(), connect_timeout=10, autocommit=True) as conn:
+    with psycopg.connect(settings.warehouse.dsn(), connect_timeout=10, autocommit=True) as conn:
         conn.read_only = True
         return list(conn.cursor(row_factory=dict_row).execute(sql))  # type: ignore[arg-type]
 
@@ -666,7 +666,7 @@ def check_command(destination: str, pass_name: str) -> int:
     from rich.console import Console
     from rich.text import Text
 
-    from reverse_etl.settings import ConfigurationError, load_settings
+    from common.settings import ConfigurationError, load_settings
 
     try:
         if not has_gate(destination):

@@ -19,7 +19,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from reverse_etl.settings import Settings
+from common.settings import Settings
 
 SYNC_KEY = "_sync_key"
 PAYLOAD_HASH = "_payload_hash"
@@ -51,17 +51,17 @@ class SyncRow:
 def connect(settings: Settings) -> psycopg.Connection[Any]:
     """An autocommit connection; the ledger opens its own transactions."""
     try:
-        return psycopg.connect(settings.warehouse_dsn(), autocommit=True, connect_timeout=10)
+        return psycopg.connect(settings.warehouse.dsn(), autocommit=True, connect_timeout=10)
     except psycopg.OperationalError as error:
-        where = settings.warehouse_label()
-        if settings.uses_embedded_warehouse():
+        where = settings.warehouse.label()
+        if settings.warehouse.is_embedded():
             raise WarehouseUnavailable(
                 f"the embedded warehouse ({where}) is not running: "
                 "start it with `python -m sandbox up`"
             ) from None
         reason = str(error).strip().splitlines()[0] if str(error).strip() else "no answer"
         # libpq messages name host and port, never the password, but be sure.
-        reason = reason.replace(settings.pgpassword.get_secret_value(), "***")
+        reason = reason.replace(settings.warehouse.password.get_secret_value(), "***")
         raise WarehouseUnavailable(f"cannot connect to the warehouse {where}: {reason}") from None
 
 

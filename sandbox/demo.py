@@ -21,9 +21,8 @@ from psycopg.rows import dict_row
 from rich.console import Console
 from rich.table import Table
 
-from reverse_etl.settings import PROJECT_ROOT, load_settings
 from sandbox.salesforce_admin import SalesforceAdmin
-from sandbox.stack import SandboxStack, read_env_file
+from sandbox.stack import PROJECT_ROOT, SandboxStack, read_env_file, stack_env, warehouse_dsn
 
 # Piped output (CI, a log file) would fold the summary tables to 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 130)
@@ -66,15 +65,15 @@ def seed_demo_data(properties: int, seed: int) -> tuple[bool, bool]:
     """RDS source and today's Salesforce state, each only where still empty."""
     from sandbox.generate.rds import generate_rds, initial_salesforce_records
 
-    settings = load_settings()
-    if settings.rds_database_url is None:
+    env = stack_env()
+    if not env.get("RDS_DATABASE_URL"):
         raise typer.BadParameter("RDS_DATABASE_URL is not set; run `python -m sandbox up` first")
-    rds_dsn = settings.rds_database_url.get_secret_value()
+    rds_dsn = env["RDS_DATABASE_URL"]
     seeded_rds = False
     if not _rds_has_data(rds_dsn):
         generate_rds(rds_dsn, properties=properties, seed=seed)
         seeded_rds = True
-    admin = SalesforceAdmin.from_settings(settings)
+    admin = SalesforceAdmin.from_env(env)
     seeded_salesforce = False
     if admin.record_count() == 0:
         admin.load_records(initial_salesforce_records(rds_dsn, seed=seed))
@@ -201,9 +200,9 @@ def main(
     python = sys.executable
     run_step("start the embedded stack", [python, "-m", "sandbox", "up"])
     _load_stack_env()
-    settings = load_settings()
-    warehouse_dsn = settings.warehouse_dsn()
-    admin = SalesforceAdmin.from_settings(settings)
+    env = stack_env()
+    warehouse = warehouse_dsn(env)
+    admin = SalesforceAdmin.from_env(env)
 
     seeded_rds, seeded_salesforce = seed_demo_data(properties, seed)
     console.print(
@@ -215,25 +214,25 @@ def main(
 
     run_step("extract RDS and read Salesforce back", [python, "-m", "extract", "rds", "salesforce"])
     run_step("dbt build", [_bin("dbt"), "build", "--quiet"])
-    before = read_dashboard(warehouse_dsn)
+    before = read_dashboard(warehouse)
 
     push = [_bin("reverse-etl"), "push", "salesforce"]
     run_step("create pass, dry run", [*push, "--pass", "create", "--dry-run"], PUSH_OK_CODES)
     run_step("update pass, dry run", [*push, "--pass", "update", "--dry-run"], PUSH_OK_CODES)
     run_step("create pass", [*push, "--pass", "create"], PUSH_OK_CODES)
     run_step("update pass", [*push, "--pass", "update"], PUSH_OK_CODES)
-    linked = run_salesforce_workflow(warehouse_dsn, admin)
+    linked = run_salesforce_workflow(warehouse, admin)
     console.print(f"Salesforce workflow (simulated): linked {linked} staging records to production")
 
     run_step("read Salesforce back", [python, "-m", "extract", "salesforce"])
     run_step("dbt build", [_bin("dbt"), "build", "--quiet"])
-    after = read_dashboard(warehouse_dsn)
+    after = read_dashboard(warehouse)
 
     run_step("data docs", [python, "-m", "reverse_etl", "quality", "docs"])
     requests_log = admin.requests(since_index=log_mark)
     writes = sum(1 for entry in requests_log if entry["method"] in ("POST", "PATCH")
                  and "/composite/sobjects" in entry["path"])
-    print_summary(read_runs(warehouse_dsn, since), before, after, writes, len(requests_log))
+    print_summary(read_runs(warehouse, since), before, after, writes, len(requests_log))
 
 
 @app.command("seed")

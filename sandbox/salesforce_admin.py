@@ -10,12 +10,9 @@ faulted or counted against the daily allocation. TLS is verified against
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import requests
-
-if TYPE_CHECKING:
-    from reverse_etl.settings import Settings
 
 ALL_FAULT_KINDS = ("503_before", "503_after", "drop_before", "drop_after", "429")
 
@@ -32,10 +29,11 @@ class SalesforceAdmin:
         self._session = requests.Session()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> SalesforceAdmin:
-        if not settings.salesforce_instance_url:
+    def from_env(cls, env: dict[str, str]) -> SalesforceAdmin:
+        """The admin client of the simulator named by `env` (see `sandbox.stack.stack_env`)."""
+        if not env.get("SALESFORCE_INSTANCE_URL"):
             raise SalesforceAdminError("SALESFORCE_INSTANCE_URL is not set")
-        return cls(settings.salesforce_instance_url, settings.requests_ca_bundle)
+        return cls(env["SALESFORCE_INSTANCE_URL"].rstrip("/"), env.get("REQUESTS_CA_BUNDLE"))
 
     def _call(self, method: str, path: str, body: Any = None,
               params: dict[str, Any] | None = None) -> Any:

@@ -3,7 +3,7 @@
 `up` is idempotent: it starts what is not running, creates the databases that are
 missing and (re)writes `sandbox.env`, the contract variables that point every
 command at this stack. Real environment variables always take precedence over
-that file (see reverse_etl.settings), so the same commands run against real
+that file (see common/settings.py), so the same commands run against real
 services by changing only the environment.
 """
 
@@ -19,21 +19,26 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from reverse_etl.settings import (
-    EMBEDDED_PG_PORT,
-    EMBEDDED_SALESFORCE_PORT,
-    EMBEDDED_WAREHOUSE_DB,
-    sandbox_dir,
-)
 from sandbox.certs import ensure_certificates
 from sandbox.postgres import EmbeddedPostgres
 
+# The embedded defaults (docs/configuration.md). The product's settings state the
+# same numbers: the sandbox shares no code with the clients it stands in for.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+EMBEDDED_PG_PORT = 54329
+EMBEDDED_SALESFORCE_PORT = 8443
+EMBEDDED_WAREHOUSE_DB = "warehouse"
 RDS_DB = "rds"
 SALESFORCE_STATE_DB = "sandbox_salesforce"
 
 
 class SandboxError(RuntimeError):
     """A part of the local stack could not be started."""
+
+
+def sandbox_dir() -> Path:
+    """Where the stack keeps its state: SANDBOX_DIR, else `.local/` in the project."""
+    return Path(os.environ.get("SANDBOX_DIR", PROJECT_ROOT / ".local"))
 
 
 def free_port() -> int:
@@ -47,6 +52,25 @@ def read_env_file(path: Path) -> dict[str, str]:
     """The variables `up` wrote (KEY=value lines), for commands started beside it."""
     pairs = (line.partition("=") for line in path.read_text().splitlines() if "=" in line)
     return {key.strip(): value.strip() for key, _, value in pairs}
+
+
+def stack_env() -> dict[str, str]:
+    """The stack's variables as a command sees them: the environment over `sandbox.env`."""
+    path = sandbox_dir() / "sandbox.env"
+    values = read_env_file(path) if path.exists() else {}
+    # The stack's own CA stays: a machine-wide REQUESTS_CA_BUNDLE does not sign it.
+    overridden = {key for key in os.environ if key != "REQUESTS_CA_BUNDLE"}
+    values.update({key: os.environ[key] for key in overridden & {*values, "RDS_DATABASE_URL"}})
+    return values
+
+
+def warehouse_dsn(env: dict[str, str]) -> str:
+    """The libpq URL of the PG* variables in `env` (the embedded defaults otherwise)."""
+    return (
+        f"postgresql://{env.get('PGUSER', 'postgres')}:{env.get('PGPASSWORD', 'postgres')}"
+        f"@{env.get('PGHOST', '127.0.0.1')}:{env.get('PGPORT', EMBEDDED_PG_PORT)}"
+        f"/{env.get('PGDATABASE', EMBEDDED_WAREHOUSE_DB)}"
+    )
 
 
 def _port_open(host: str, port: int) -> bool:

@@ -5,8 +5,8 @@ A new destination is one module implementing `Destination` plus an entry here.
 
 from __future__ import annotations
 
+from common.settings import Settings
 from reverse_etl.destinations.base import Destination, DestinationConfigError
-from reverse_etl.settings import Settings
 
 # (destination, pass) -> the dbt sync view that is the complete answer for that pass.
 SYNC_VIEWS: dict[tuple[str, str], str] = {

@@ -22,6 +22,9 @@ from typing import Any
 
 import requests
 
+from common.http import HttpClient, make_client
+from common.redaction import redact, register_secret
+from common.settings import Settings
 from reverse_etl.destinations.base import (
     DestinationConfigError,
     Outcome,
@@ -31,8 +34,6 @@ from reverse_etl.destinations.base import (
     ok,
     rejected,
 )
-from reverse_etl.http import HttpClient, make_client, redact, register_secret
-from reverse_etl.settings import Settings
 
 OBJECT_NAME = "Product_Property__c"
 EXTERNAL_ID_FIELD = "Snappt_Property_ID__c"
@@ -100,7 +101,7 @@ class SalesforceDestination:
         self.external_id_field = external_id_field
         self._settings = settings
         self._client = client or make_client(
-            settings, name="salesforce", max_rps=settings.salesforce_max_rps
+            settings, name="salesforce", max_rps=settings.salesforce.max_rps
         )
         self._token: str | None = None
         self._api_root: str | None = None
@@ -121,9 +122,9 @@ class SalesforceDestination:
         missing = [
             variable
             for variable, value in (
-                ("SALESFORCE_INSTANCE_URL", settings.salesforce_instance_url),
-                ("SALESFORCE_CLIENT_ID", settings.salesforce_client_id),
-                ("SALESFORCE_CLIENT_SECRET", settings.salesforce_client_secret),
+                ("SALESFORCE_INSTANCE_URL", settings.salesforce.instance_url),
+                ("SALESFORCE_CLIENT_ID", settings.salesforce.client_id),
+                ("SALESFORCE_CLIENT_SECRET", settings.salesforce.client_secret),
             )
             if not value or (hasattr(value, "get_secret_value") and not value.get_secret_value())
         ]
@@ -136,16 +137,16 @@ class SalesforceDestination:
     def _authenticate(self) -> None:
         self.check_configuration()
         settings = self._settings
-        assert settings.salesforce_client_id and settings.salesforce_client_secret
-        instance = str(settings.salesforce_instance_url)
+        assert settings.salesforce.client_id and settings.salesforce.client_secret
+        instance = str(settings.salesforce.instance_url)
         self.token_requests += 1
         response = self._client.request(
             "POST",
             f"{instance}/services/oauth2/token",
             data={
                 "grant_type": "client_credentials",
-                "client_id": settings.salesforce_client_id.get_secret_value(),
-                "client_secret": settings.salesforce_client_secret.get_secret_value(),
+                "client_id": settings.salesforce.client_id.get_secret_value(),
+                "client_secret": settings.salesforce.client_secret.get_secret_value(),
             },
             headers={"Accept": "application/json"},
         )
@@ -180,7 +181,7 @@ class SalesforceDestination:
         return {"Authorization": f"Bearer {self._token}", "Accept": "application/json"}
 
     def _api(self, path: str) -> str:
-        return f"{self._api_root}/services/data/v{self._settings.salesforce_api_version}{path}"
+        return f"{self._api_root}/services/data/v{self._settings.salesforce.api_version}{path}"
 
     def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """One API call with a valid session: a rejected session is renewed once."""

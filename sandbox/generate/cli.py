@@ -17,8 +17,8 @@ import typer
 from psycopg.conninfo import conninfo_to_dict
 from rich.console import Console
 
-from reverse_etl.settings import ConfigurationError, load_settings
 from sandbox.generate.rds import generate_rds, initial_salesforce_records, mutate_rds
+from sandbox.stack import stack_env
 
 app = typer.Typer(help="Seed the sandbox sources with realistic, deterministic data.",
                   no_args_is_help=True)
@@ -48,14 +48,11 @@ def _fail(message: str, code: int) -> NoReturn:
 def _resolve_dsn(dsn: str | None) -> str:
     if dsn:
         return _checked(dsn)
-    try:
-        configured = load_settings().rds_database_url
-    except ConfigurationError as error:
-        _fail(str(error), EXIT_CONFIG)
-    if configured is None:
+    configured = stack_env().get("RDS_DATABASE_URL")
+    if not configured:
         _fail("RDS_DATABASE_URL is not set (or pass --dsn); `python -m sandbox up` sets it",
               EXIT_CONFIG)
-    return _checked(configured.get_secret_value())
+    return _checked(configured)
 
 
 def _checked(dsn: str) -> str:

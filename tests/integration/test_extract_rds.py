@@ -14,9 +14,9 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
+from common.settings import Settings
 from extract.__main__ import app
 from extract.pipelines import EXIT_CONFIG, EXIT_UNREACHABLE, ExtractError, extract_source
-from reverse_etl.settings import Settings
 from sandbox.generate import generate_rds, mutate_rds
 from tests.conftest import PostgresServer, free_port
 
@@ -43,14 +43,15 @@ def databases(postgres_server: PostgresServer) -> Iterator[tuple[str, str]]:
 
 
 def make_settings(server: PostgresServer, warehouse: str, rds_dsn: str) -> Settings:
-    return Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        pghost=server.host,
-        pgport=server.port,
-        pguser=server.user,
-        pgpassword=server.password,  # type: ignore[arg-type]
-        pgdatabase=warehouse,
-        rds_database_url=rds_dsn,  # type: ignore[arg-type]
+    return Settings.from_env(
+        {
+            "PGHOST": server.host,
+            "PGPORT": server.port,
+            "PGUSER": server.user,
+            "PGPASSWORD": server.password,
+            "PGDATABASE": warehouse,
+            "RDS_DATABASE_URL": rds_dsn,
+        }
     )
 
 
@@ -229,7 +230,7 @@ def test_unreachable_warehouse_is_named(
     with pytest.raises(ExtractError) as caught:
         extract_source("rds", settings, pipelines_dir=tmp_path)
     assert caught.value.exit_code == EXIT_UNREACHABLE
-    assert f"warehouse {settings.warehouse_label()} is unreachable" in str(caught.value)
+    assert f"warehouse {settings.warehouse.label()} is unreachable" in str(caught.value)
     assert "wh-secret-pw" not in str(caught.value)
 
 

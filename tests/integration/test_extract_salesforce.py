@@ -15,8 +15,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from common.settings import Settings
 from extract.pipelines import EXIT_CONFIG, EXIT_UNREACHABLE, ExtractError, extract_source
-from reverse_etl.settings import Settings
 from sandbox.generate import generate_rds, initial_salesforce_records
 from tests.conftest import PostgresServer, free_port
 from tests.integration.conftest import SalesforceSim
@@ -112,7 +112,7 @@ def make_settings(
         "http_max_attempts": 4,
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings.from_env(values)  # type: ignore[call-arg]
 
 
 def landed(server: PostgresServer, warehouse: str) -> list[dict[str, Any]]:

@@ -26,12 +26,12 @@ from psycopg.types.json import Jsonb
 from rich.console import Console
 from typer.testing import CliRunner
 
+from common.http import make_client
+from common.settings import Settings
 from reverse_etl import cli
 from reverse_etl.destinations.salesforce import SalesforceDestination, id18
 from reverse_etl.engine import RunResult, run_pass
-from reverse_etl.http import make_client
 from reverse_etl.ledger import Ledger
-from reverse_etl.settings import Settings
 from sandbox.salesforce_admin import SalesforceAdmin
 
 pytestmark = pytest.mark.integration
@@ -130,7 +130,7 @@ def settings_for(sim: Sim, conn: psycopg.Connection[Any], **overrides: Any) -> S
         "http_breaker_reset_s": 600.0,
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings.from_env(values)  # type: ignore[call-arg]
 
 
 class Sleeps(list[float]):
@@ -142,7 +142,7 @@ def destination_for(settings: Settings, sleeps: Sleeps | None = None) -> Salesfo
     client = make_client(
         settings,
         name="salesforce",
-        max_rps=settings.salesforce_max_rps,
+        max_rps=settings.salesforce.max_rps,
         sleep=sleeps if sleeps is not None else Sleeps(),
     )
     return SalesforceDestination(settings, client=client)

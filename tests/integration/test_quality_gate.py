@@ -16,8 +16,8 @@ from urllib.parse import urlparse
 import psycopg
 import pytest
 
+from common.settings import Settings
 from reverse_etl.quality import GateConfigurationError, build_data_docs, check_command, run_gate
-from reverse_etl.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -129,16 +129,18 @@ def make_settings(
     max_updates: int = 100,
 ) -> Settings:
     url = urlparse(dsn)
-    return Settings(
-        pghost=url.hostname or "127.0.0.1",
-        pgport=url.port or 5432,
-        pguser=url.username or "postgres",
-        pgpassword=url.password or "",
-        pgdatabase=url.path.lstrip("/"),
-        safe_mode=safe_mode,
-        safe_mode_max_creates=max_creates,
-        safe_mode_max_updates=max_updates,
-        quality_gx_root=gx_root,
+    return Settings.from_env(
+        {
+            "PGHOST": url.hostname or "127.0.0.1",
+            "PGPORT": url.port or 5432,
+            "PGUSER": url.username or "postgres",
+            "PGPASSWORD": url.password or "",
+            "PGDATABASE": url.path.lstrip("/"),
+            "SAFE_MODE": safe_mode,
+            "SAFE_MODE_MAX_CREATES": max_creates,
+            "SAFE_MODE_MAX_UPDATES": max_updates,
+            "QUALITY_GX_ROOT": gx_root,
+        }
     )
 
 
@@ -168,8 +170,8 @@ def test_clean_data_passes_both_passes(warehouse: str, gx_root: Path) -> None:
     # host or database of this machine is written to disk.
     stored = (gx_root / "gx" / "great_expectations.yml").read_text()
     assert "${PROPSYNC_QUALITY_WAREHOUSE_URL}" in stored
-    assert "@" not in stored and settings.pghost not in stored
-    assert settings.pgdatabase not in stored
+    assert "@" not in stored and settings.warehouse.host not in stored
+    assert settings.warehouse.database not in stored
 
 
 def test_duplicate_property_id_blocks(warehouse: str, gx_root: Path) -> None:

@@ -22,6 +22,7 @@ import pytest
 from psycopg.types.json import Jsonb
 from rich.console import Console
 
+from common.settings import Settings
 from reverse_etl.destinations.base import (
     Outcome,
     PassAborted,
@@ -32,7 +33,6 @@ from reverse_etl.destinations.base import (
 )
 from reverse_etl.engine import RunResult, field_diff, run_pass
 from reverse_etl.ledger import Ledger
-from reverse_etl.settings import Settings
 from reverse_etl.warehouse import SyncRow
 
 CREATE_VIEW = "sync.properties_to_create"
@@ -162,7 +162,7 @@ def settings(**overrides: Any) -> Settings:
         "dry_run": False,
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings.from_env(values)  # type: ignore[call-arg]
 
 
 def payload_hash(payload: dict[str, Any]) -> str:

@@ -21,7 +21,7 @@ import pyrate_limiter.limiter
 import pytest
 from pyrate_limiter import AbstractClock
 
-from reverse_etl.http import (
+from common.http import (
     CircuitOpen,
     HttpClient,
     RateLimiter,
@@ -30,10 +30,9 @@ from reverse_etl.http import (
     make_client,
     parse_retry_after,
     rate_for,
-    redact,
-    register_secret,
 )
-from reverse_etl.settings import ConfigurationError, Settings
+from common.redaction import redact, register_secret
+from common.settings import ConfigurationError, Settings
 
 # An action is (status, headers, body) or "reset" (the connection is torn down).
 Action = tuple[int, dict[str, str], str] | str
@@ -125,7 +124,7 @@ def config(**overrides: Any) -> Settings:
         "requests_ca_bundle": None,
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings.from_env(values)  # type: ignore[call-arg]
 
 
 class Sleeps(list[float]):
@@ -396,7 +395,7 @@ def test_secrets_are_redacted_in_errors_and_logs(
     )
     server.script = [(503, {}, body)]
     sleeps = Sleeps()
-    caplog.set_level(logging.WARNING, logger="reverse_etl.http")
+    caplog.set_level(logging.WARNING, logger="common.http")
     with (
         client_for(config(http_max_attempts=2), sleeps) as client,
         pytest.raises(ServiceUnavailable) as raised,

@@ -8,7 +8,7 @@ from pathlib import Path
 import certifi
 import pytest
 
-from reverse_etl.settings import ConfigurationError, Settings, load_settings
+from common.settings import ConfigurationError, Settings, load_settings
 
 SECRET_VALUES = {
     "PGPASSWORD": "pg-pass-7f3a9c",
@@ -21,8 +21,8 @@ SECRET_VALUES = {
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
     """No variable of the developer's shell and no sandbox.env leaks into a test."""
-    for name in Settings.model_fields:
-        monkeypatch.delenv(name.upper(), raising=False)
+    for name in Settings.variables():
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SANDBOX_DIR", str(tmp_path))
     yield tmp_path
 
@@ -44,17 +44,17 @@ def test_flags_parse(monkeypatch: pytest.MonkeyPatch, text: str, expected: bool)
     monkeypatch.setenv("DRY_RUN", text)
     monkeypatch.setenv("SAFE_MODE", text)
     settings = load_settings()
-    assert settings.dry_run is expected
-    assert settings.safe_mode is expected
+    assert settings.safety.dry_run is expected
+    assert settings.safety.safe_mode is expected
 
 
 def test_defaults_of_contracts_md() -> None:
     settings = load_settings()
-    assert settings.dry_run is False
-    assert settings.safe_mode is True
-    assert settings.salesforce_max_rps == 5.0
-    assert settings.salesforce_api_version == "62.0"
-    assert settings.requests_ca_bundle is None
+    assert settings.safety.dry_run is False
+    assert settings.safety.safe_mode is True
+    assert settings.salesforce.max_rps == 5.0
+    assert settings.salesforce.api_version == "62.0"
+    assert settings.http.requests_ca_bundle is None
 
 
 @pytest.mark.parametrize(
@@ -93,9 +93,9 @@ def test_repr_and_str_hide_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     for text in (repr(settings), str(settings), str(settings.model_dump())):
         for secret in SECRET_VALUES.values():
             assert secret not in text
-    assert "pg-pass-7f3a9c" not in settings.warehouse_label()
-    assert settings.salesforce_client_secret is not None
-    assert settings.salesforce_client_secret.get_secret_value() == "sf-secret-e81d44"
+    assert "pg-pass-7f3a9c" not in settings.warehouse.label()
+    assert settings.salesforce.client_secret is not None
+    assert settings.salesforce.client_secret.get_secret_value() == "sf-secret-e81d44"
 
 
 def test_environment_wins_over_sandbox_env(
@@ -105,20 +105,20 @@ def test_environment_wins_over_sandbox_env(
         "SALESFORCE_MAX_RPS=3\nSALESFORCE_INSTANCE_URL=https://127.0.0.1:8443/\nPGHOST=10.0.0.9\n"
     )
     settings = load_settings()
-    assert settings.salesforce_max_rps == 3.0
-    assert settings.salesforce_instance_url == "https://127.0.0.1:8443"  # slash stripped
-    assert settings.pghost == "10.0.0.9"
+    assert settings.salesforce.max_rps == 3.0
+    assert settings.salesforce.instance_url == "https://127.0.0.1:8443"  # slash stripped
+    assert settings.warehouse.host == "10.0.0.9"
 
     monkeypatch.setenv("SALESFORCE_MAX_RPS", "7.5")
-    assert load_settings().salesforce_max_rps == 7.5
+    assert load_settings().salesforce.max_rps == 7.5
 
 
 def test_embedded_warehouse_detection(
     monkeypatch: pytest.MonkeyPatch, clean_environment: Path
 ) -> None:
-    assert load_settings().uses_embedded_warehouse() is True
+    assert load_settings().warehouse.is_embedded() is True
     monkeypatch.setenv("PGHOST", "db.example")
-    assert load_settings().uses_embedded_warehouse() is False
+    assert load_settings().warehouse.is_embedded() is False
 
 
 def test_sandbox_ca_is_trusted_in_addition_to_an_exported_bundle(
@@ -131,7 +131,7 @@ def test_sandbox_ca_is_trusted_in_addition_to_an_exported_bundle(
     (clean_environment / "sandbox.env").write_text(f"REQUESTS_CA_BUNDLE={sandbox_ca}\n")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(exported))
 
-    bundle = load_settings().requests_ca_bundle
+    bundle = load_settings().http.requests_ca_bundle
     assert bundle is not None
     text = Path(bundle).read_text()
     # The machine's bundle, the sandbox CA and the public CAs are all trusted.
@@ -144,4 +144,5 @@ def test_an_explicit_ca_bundle_is_taken_as_it_is(clean_environment: Path) -> Non
     sandbox_ca = clean_environment / "sandbox-ca.pem"
     sandbox_ca.write_text("-----BEGIN CERTIFICATE-----\nSANDBOX\n-----END CERTIFICATE-----\n")
     (clean_environment / "sandbox.env").write_text(f"REQUESTS_CA_BUNDLE={sandbox_ca}\n")
-    assert Settings(requests_ca_bundle="/explicit.pem").requests_ca_bundle == "/explicit.pem"
+    settings = Settings.from_env({"REQUESTS_CA_BUNDLE": "/explicit.pem"})
+    assert settings.http.requests_ca_bundle == "/explicit.pem"

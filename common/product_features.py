@@ -12,7 +12,7 @@ import csv
 from dataclasses import dataclass
 from functools import lru_cache
 
-from reverse_etl.settings import PROJECT_ROOT
+from common.settings import PROJECT_ROOT
 
 SEED = PROJECT_ROOT / "dbt_project" / "seeds" / "product_features.csv"
 

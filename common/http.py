@@ -24,8 +24,6 @@ from __future__ import annotations
 import email.utils
 import logging
 import math
-import re
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,7 +32,6 @@ from typing import Any
 
 import pybreaker
 import requests
-from pydantic import SecretStr
 from pyrate_limiter import (
     AbstractClock,
     BucketFactory,
@@ -52,94 +49,16 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from reverse_etl.settings import ConfigurationError, Settings
+from common.redaction import RedactingFilter, redact, register_secrets
+from common.settings import ConfigurationError, Settings
 
-log = logging.getLogger("reverse_etl.http")
-
-EMBEDDED_PASSWORD = "postgres"  # sandbox/postgres.py DEFAULT_PASSWORD, not a secret
+log = logging.getLogger("common.http")
 
 USER_AGENT = "propsync-reverse-etl/0.1"
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
-# -- secret redaction -----------------------------------------------------------------
-
-_REDACTED = "***"
-_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"(?i)\b(bearer|oauth)\s+[A-Za-z0-9._~+/=!\-]+"), rf"\1 {_REDACTED}"),
-    (
-        re.compile(
-            # A key, not the end of a URL path like ".../oauth2/token: ..."
-            r"(?i)((?<![\w/.\-])[\"']?(?:access_token|refresh_token|id_token|client_secret|"
-            r"client_id|password|passwd|secret|api_key|token)\b[\"']?\s*[:=]\s*[\"']?)"
-            r"([^\"'&\s,;}]+)"
-        ),
-        rf"\1{_REDACTED}",
-    ),
-    # user:password@ in URLs (DSNs, basic auth in URLs)
-    (re.compile(r"(?i)(\b[a-z][a-z0-9+.\-]*://[^:/@\s]+:)([^@\s]+)(@)"), rf"\1{_REDACTED}\3"),
-)
-
-
-class Redactor:
-    """Replaces known secret values and secret-looking fragments with ***."""
-
-    def __init__(self) -> None:
-        self._secrets: set[str] = set()
-        self._lock = threading.Lock()
-
-    def add(self, *values: str | SecretStr | None) -> None:
-        with self._lock:
-            for value in values:
-                text = value.get_secret_value() if isinstance(value, SecretStr) else value
-                # Very short values would redact innocent text everywhere.
-                if text and len(text) >= 4:
-                    self._secrets.add(text)
-
-    def __call__(self, text: object) -> str:
-        result = str(text)
-        with self._lock:
-            secrets = sorted(self._secrets, key=len, reverse=True)
-        for secret in secrets:
-            result = result.replace(secret, _REDACTED)
-        for pattern, replacement in _PATTERNS:
-            result = pattern.sub(replacement, result)
-        return result
-
-
-REDACTOR = Redactor()
-
-
-def redact(text: object) -> str:
-    return REDACTOR(text)
-
-
-def register_secret(*values: str | SecretStr | None) -> None:
-    """Make values obtained at run time (tokens) known to the redactor."""
-    REDACTOR.add(*values)
-
-
-def register_secrets(settings: Settings) -> None:
-    """Make every secret of the configuration known to the redactor."""
-    password = settings.pgpassword.get_secret_value()
-    REDACTOR.add(
-        # The embedded cluster's fixed password is documented and equals its user
-        # name; treating it as a secret would only blank out "postgres" everywhere.
-        None if password == EMBEDDED_PASSWORD else password,
-        settings.rds_database_url,
-        settings.salesforce_client_id,
-        settings.salesforce_client_secret,
-    )
-
-
-class _RedactingFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact(record.getMessage())
-        record.args = None
-        return True
-
-
-log.addFilter(_RedactingFilter())
+log.addFilter(RedactingFilter())
 
 
 # -- errors ---------------------------------------------------------------------------
@@ -453,27 +372,26 @@ def make_client(
 ) -> HttpClient:
     """The session factory: every destination builds its client here."""
     register_secrets(settings)
+    http = settings.http
     verify: str | bool = True
-    if settings.requests_ca_bundle:
-        if not Path(settings.requests_ca_bundle).is_file():
-            raise ConfigurationError(
-                f"REQUESTS_CA_BUNDLE: no such file: {settings.requests_ca_bundle}"
-            )
-        verify = settings.requests_ca_bundle
+    if http.requests_ca_bundle:
+        if not Path(http.requests_ca_bundle).is_file():
+            raise ConfigurationError(f"REQUESTS_CA_BUNDLE: no such file: {http.requests_ca_bundle}")
+        verify = http.requests_ca_bundle
     return HttpClient(
         name=name,
         verify=verify,
-        connect_timeout_s=settings.http_connect_timeout_s,
-        read_timeout_s=settings.http_timeout_s,
+        connect_timeout_s=http.connect_timeout_s,
+        read_timeout_s=http.timeout_s,
         max_rps=max_rps,
         retry=RetryPolicy(
-            max_attempts=settings.http_max_attempts,
-            backoff_initial_s=settings.http_backoff_initial_s,
-            backoff_max_s=settings.http_backoff_max_s,
-            retry_after_max_s=settings.http_retry_after_max_s,
+            max_attempts=http.max_attempts,
+            backoff_initial_s=http.backoff_initial_s,
+            backoff_max_s=http.backoff_max_s,
+            retry_after_max_s=http.retry_after_max_s,
         ),
-        breaker_fail_max=settings.http_breaker_fail_max,
-        breaker_reset_s=settings.http_breaker_reset_s,
+        breaker_fail_max=http.breaker_fail_max,
+        breaker_reset_s=http.breaker_reset_s,
         keep_alive=keep_alive,
         sleep=sleep,
         clock=clock,

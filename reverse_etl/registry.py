@@ -1,0 +1,159 @@
+"""The sync registry: every sync the pusher can run, declared once.
+
+A sync is one pass (create or update) of one object of one destination, fed by
+one dbt sync view. Its entry says everything the CLI, the engine, the gate and
+`reverse-etl health` need to know about it; nothing else in the pusher names a
+destination, an object or a view. A new destination is a module implementing
+`Destination` (destinations/), its sync views (dbt) and its entries here.
+
+Safety caps (`SAFE_MODE`): a pass refuses to start when it would write more rows
+than `max_rows` (default: `SAFE_MODE_MAX_CREATES` / `SAFE_MODE_MAX_UPDATES`), or
+more than `max_share` of the records the destination holds now, counted in its
+read-back table (`destination_table`). The share applies only once the
+destination holds records: a first load into an empty object is bounded by the
+count alone.
+
+Every sync names the data-quality gate that runs before a real push, or says why
+it has none (`no_gate_reason`); an entry with neither is refused at import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from common.settings import Settings
+
+PassName = Literal["create", "update"]
+PASSES: tuple[PassName, ...] = ("create", "update")
+
+
+@dataclass(frozen=True)
+class Sync:
+    destination: str
+    object_name: str
+    entity: str  # the plural noun of the sync's name: `salesforce.properties.create`
+    pass_name: PassName
+    view: str  # schema-qualified dbt sync view
+    key: str  # the destination field that identifies a row: external id or record Id
+    batch_size: int
+    destination_table: str | None = None  # read-back of the destination's records
+    max_rows: int | None = None  # None: the SAFE_MODE_MAX_<PASS>S setting
+    max_share: float | None = None  # of the destination's records; None: no share cap
+    gate: str | None = None  # a suite of reverse_etl/quality.py
+    no_gate_reason: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.pass_name not in PASSES:
+            raise ValueError(f"{self.name}: unknown pass {self.pass_name!r}")
+        if (self.gate is None) == (self.no_gate_reason is None):
+            raise ValueError(f"{self.name}: name a gate or say why it has none, not both")
+        if self.batch_size < 1:
+            raise ValueError(f"{self.name}: batch_size must be positive")
+        if self.max_share is not None and not self.max_share > 0:
+            raise ValueError(f"{self.name}: max_share must be positive")
+
+    @property
+    def name(self) -> str:
+        return f"{self.destination}.{self.entity}.{self.pass_name}"
+
+    def max_rows_for(self, settings: Settings) -> int:
+        if self.max_rows is not None:
+            return self.max_rows
+        safety = settings.safety
+        return safety.safe_mode_max_creates if self.pass_name == "create" else (
+            safety.safe_mode_max_updates
+        )
+
+    def cap_variable(self) -> str:
+        """Where a user raises the count cap."""
+        if self.max_rows is not None:
+            return f"the registry entry of {self.name} (max_rows={self.max_rows})"
+        return "SAFE_MODE_MAX_CREATES" if self.pass_name == "create" else "SAFE_MODE_MAX_UPDATES"
+
+
+# In dependency order: a destination's passes run in this order (parents first).
+SYNCS: tuple[Sync, ...] = (
+    Sync(
+        destination="salesforce",
+        object_name="Product_Property__c",
+        entity="properties",
+        pass_name="create",
+        view="sync.properties_to_create",
+        key="Snappt_Property_ID__c",
+        batch_size=200,  # the sObject Collections limit
+        destination_table="raw_salesforce.product_property",
+        # Production: ~1,081 missing of ~9,000 records; twice the destination's
+        # size in one pass is a runaway join, not a backlog.
+        max_share=2.0,
+        gate="rds_salesforce",
+    ),
+    Sync(
+        destination="salesforce",
+        object_name="Product_Property__c",
+        entity="properties",
+        pass_name="update",
+        view="sync.properties_to_update",
+        key="Id",
+        batch_size=200,
+        destination_table="raw_salesforce.product_property",
+        # An update view holds at most one row per record it matched, so more rows
+        # than records means a fan-out in the models.
+        max_share=1.0,
+        gate="rds_salesforce",
+    ),
+)
+
+
+class UnknownSync(ValueError):
+    """Bad usage (exit 2): the message says what exists."""
+
+    exit_code = 2
+
+
+def destinations() -> tuple[str, ...]:
+    return tuple(dict.fromkeys(sync.destination for sync in SYNCS))
+
+
+def by_name(name: str) -> Sync:
+    for sync in SYNCS:
+        if sync.name == name:
+            return sync
+    raise UnknownSync(f"unknown sync {name!r}; registered: {', '.join(s.name for s in SYNCS)}")
+
+
+def select(
+    destination: str, pass_name: str, objects: Iterable[str] | None = None
+) -> list[Sync]:
+    """The syncs of one destination and pass, in registry order.
+
+    `objects` narrows them to some objects or entities (`Product_Property__c` or
+    `properties`).
+    """
+    if destination not in destinations():
+        raise UnknownSync(
+            f"no sync is registered for destination {destination!r}; "
+            f"registered: {', '.join(destinations())}"
+        )
+    chosen = [s for s in SYNCS if s.destination == destination and s.pass_name == pass_name]
+    if objects is not None:
+        wanted = set(objects)
+        chosen = [s for s in chosen if s.object_name in wanted or s.entity in wanted]
+        if not chosen:
+            raise UnknownSync(
+                f"{destination} has no {pass_name} sync for {', '.join(sorted(wanted))}"
+            )
+    return chosen
+
+
+__all__ = [
+    "PASSES",
+    "SYNCS",
+    "PassName",
+    "Sync",
+    "UnknownSync",
+    "by_name",
+    "destinations",
+    "select",
+]

@@ -18,6 +18,9 @@ trap cleanup EXIT
 echo "== ruff"
 ruff check .
 
+echo "== import-linter"
+lint-imports --no-cache
+
 echo "== sandbox (test stack in $SANDBOX_DIR)"
 python -m sandbox up
 set -a; . "$SANDBOX_DIR/sandbox.env"; set +a

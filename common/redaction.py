@@ -43,6 +43,9 @@ class Redactor:
 
     def __init__(self) -> None:
         self._secrets: set[str] = set()
+        # Documented values that look like secrets but are not (the embedded
+        # cluster's password): redacting them would blank innocent words.
+        self.harmless: set[str] = set()
         self._lock = threading.Lock()
 
     def add(self, *values: str | SecretStr | None) -> None:
@@ -56,7 +59,9 @@ class Redactor:
                 if password:
                     candidates |= {password.group(1), unquote(password.group(1))}
                 # Very short values would redact innocent text everywhere.
-                self._secrets |= {c for c in candidates if len(c) >= 4}
+                self._secrets |= {
+                    c for c in candidates if len(c) >= 4 and c not in self.harmless
+                }
 
     def __call__(self, text: object) -> str:
         result = str(text)
@@ -86,11 +91,12 @@ def register_secrets(settings: Settings) -> None:
     """Make every secret of the configuration known to the redactor."""
     from common.settings import EMBEDDED_PASSWORD
 
+    # The embedded cluster's fixed password is documented and equals its user name
+    # (also inside the sandbox's RDS_DATABASE_URL); treating it as a secret would
+    # only blank out "postgres" everywhere.
+    REDACTOR.harmless.add(EMBEDDED_PASSWORD)
     for secret in settings.secrets():
-        # The embedded cluster's fixed password is documented and equals its user
-        # name; treating it as a secret would only blank out "postgres" everywhere.
-        if secret.get_secret_value() != EMBEDDED_PASSWORD:
-            REDACTOR.add(secret)
+        REDACTOR.add(secret)
 
 
 class RedactingFilter(logging.Filter):

@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import dlt
-import requests
 from dlt.common.pipeline import LoadInfo
 from dlt.extract import DltSource
 from dlt.pipeline.exceptions import PipelineStepFailed
 
+from common.http import HttpError, ServiceUnavailable, TlsError, policy_session
 from common.redaction import redact, register_secrets
-from common.settings import Settings, sandbox_dir
+from common.settings import ConfigurationError, Settings, sandbox_dir
 from extract.rds import DATASET as RDS_DATASET
 from extract.rds import TABLES as RDS_TABLES
 from extract.rds import rds
@@ -33,7 +33,7 @@ from extract.salesforce import SalesforceAuthError, SalesforceError, salesforce
 EXIT_CONFIG = 2
 EXIT_UNREACHABLE = 3
 
-# Contract sources (contracts.md section 1) that this package does not serve yet.
+# Contract sources (docs/commands.md) that this package does not serve yet.
 PLANNED_SOURCES = ("dispatch", "propertyware", "servicefusion", "supabase")
 
 
@@ -71,7 +71,6 @@ def _salesforce_source(settings: Settings) -> DltSource:
     ]
     if missing:
         raise ExtractError(f"{', '.join(missing)} not set", EXIT_CONFIG)
-    assert settings.salesforce.client_id and settings.salesforce.client_secret
     instance = str(settings.salesforce.instance_url)
     if not instance.startswith("https://"):
         raise ExtractError("SALESFORCE_INSTANCE_URL must start with https://", EXIT_CONFIG)
@@ -80,16 +79,11 @@ def _salesforce_source(settings: Settings) -> DltSource:
             f"REQUESTS_CA_BUNDLE points at a missing file: {settings.http.requests_ca_bundle}",
             EXIT_CONFIG,
         )
-    return salesforce(
-        instance_url=instance,
-        client_id=settings.salesforce.client_id.get_secret_value(),
-        client_secret=settings.salesforce.client_secret.get_secret_value(),
-        api_version=settings.salesforce.api_version,
-        ca_bundle=settings.http.requests_ca_bundle,
-        timeout_s=settings.http.timeout_s,
-        max_attempts=settings.http.max_attempts,
-        max_rps=settings.salesforce.max_rps,
-    )
+    try:
+        session = policy_session(settings, "salesforce")
+    except ConfigurationError as error:
+        raise ExtractError(str(error), EXIT_CONFIG) from None
+    return salesforce(settings, session)
 
 
 SOURCES: dict[str, SourceSpec] = {
@@ -225,18 +219,22 @@ def classify(error: BaseException, spec: SourceSpec, settings: Settings) -> Extr
         if isinstance(cause, SalesforceAuthError):
             return ExtractError(redact(str(cause)), EXIT_CONFIG)
     for cause in causes:
-        if isinstance(cause, requests.exceptions.SSLError):
+        # The policy session (common.http) has already retried what was worth it.
+        if isinstance(cause, TlsError):
             return ExtractError(
                 f"{spec.name}: TLS verification of {settings.salesforce.instance_url} failed; "
                 "set REQUESTS_CA_BUNDLE to the CA that signed its certificate",
                 EXIT_CONFIG,
             )
-        if isinstance(cause, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
+        if isinstance(cause, ServiceUnavailable):
+            state = "unreachable" if cause.unreachable else "unavailable"
             return ExtractError(
-                f"{spec.name}: Salesforce at {settings.salesforce.instance_url} is unreachable "
-                f"({type(cause).__name__} after {settings.http.max_attempts} attempts)",
+                f"{spec.name}: Salesforce at {settings.salesforce.instance_url} is {state}: "
+                f"{cause.detail}",
                 EXIT_UNREACHABLE,
             )
+        if isinstance(cause, HttpError):
+            return ExtractError(f"{spec.name}: {cause.detail}", cause.exit_code)
         if isinstance(cause, SalesforceError):
             status = cause.response.status_code if cause.response is not None else 0
             text = redact(str(cause))

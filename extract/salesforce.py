@@ -4,33 +4,33 @@ The warehouse decides what to create and update from what Salesforce holds now,
 so the table is replaced on every run and always has every column, even when a
 column is null everywhere or Salesforce holds no record at all.
 
-Transport is dlt's REST client: OAuth2 client credentials (form body) at
-`{instance}/services/oauth2/token`, the SOQL query API, `nextRecordsUrl` paging,
-and dlt's retrying session (5xx, 429, dropped connections). An expired session
-(401) gets one new token and the request is sent again.
+Transport is dlt's REST client on the project's policy session (common.http: one
+retry policy, rate limiter and circuit breaker for every client): OAuth2 client
+credentials (form body) at `{instance}/services/oauth2/token`, the SOQL query API
+and `nextRecordsUrl` paging. An expired session (401) gets one new token and the
+request is sent again.
 """
 
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable, Iterator
-from typing import Annotated, Any
+from typing import Any
 
 import dlt
 from dlt.common import pendulum
 from dlt.common.configuration import configspec
-from dlt.common.configuration.specs.base_configuration import NotResolved
 from dlt.common.schema.typing import TColumnSchema, TTableSchemaColumns
 from dlt.extract import DltResource
-from dlt.sources.helpers.requests import Client
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.auth import OAuth2ClientCredentials
 from dlt.sources.helpers.rest_client.paginators import JSONLinkPaginator
 from requests import HTTPError, PreparedRequest, Response
-from requests.exceptions import ChunkedEncodingError, ConnectionError, SSLError, Timeout
 
+from common.http import PolicySession
 from common.product_features import product_features
+from common.redaction import register_secret
+from common.settings import Settings
 
 DATASET = "raw_salesforce"
 SOBJECT = "Product_Property__c"
@@ -65,7 +65,7 @@ FIELDS: tuple[str, ...] = tuple(FIELD_TYPES)
 
 
 def column_name(field: str) -> str:
-    """The warehouse column of a Salesforce field (design.md).
+    """The warehouse column of a Salesforce field (docs/warehouse.md).
 
     Custom fields are lower-cased first: dlt's snake_case would otherwise split
     `IDs` into `i_ds`. Standard fields are CamelCase and become snake_case words.
@@ -90,7 +90,7 @@ SOQL = f"SELECT {', '.join(FIELDS)} FROM {SOBJECT}"
 class SalesforceError(HTTPError):
     """Salesforce answered with an error; the message carries its errorCode, no secret.
 
-    A subclass of HTTPError so that dlt's retrying session retries 5xx and 429.
+    An HTTPError so that it carries the response (its status classifies the failure).
     """
 
 
@@ -116,17 +116,12 @@ def _error_summary(response: Response) -> str:
 class SalesforceClientCredentials(OAuth2ClientCredentials):
     """dlt's client-credentials flow with a readable error instead of a bare 400.
 
-    `verify` goes on the request itself: requests lets an exported
-    REQUESTS_CA_BUNDLE override a session's `verify`, and the CA may come from
-    `.local/sandbox.env` instead of the environment.
+    The token request goes through the same policy session as the queries, so it is
+    retried, rate limited and counted like them.
     """
 
-    verify: Annotated[str | bool, NotResolved()] = True
-
     def obtain_token(self) -> None:
-        response = self.session.post(
-            self.access_token_url, verify=self.verify, **self.build_access_token_request()
-        )
+        response = self.session.post(self.access_token_url, **self.build_access_token_request())
         if response.status_code >= 400:
             raise SalesforceAuthError(
                 f"Salesforce token request failed: {_error_summary(response)}",
@@ -134,6 +129,7 @@ class SalesforceClientCredentials(OAuth2ClientCredentials):
             )
         payload = response.json()
         self.parse_native_representation(self.parse_access_token(payload))
+        register_secret(self.access_token)
         self.token_expiry = pendulum.now().add(
             seconds=self.parse_expiration_in_seconds(payload)
         )
@@ -141,13 +137,14 @@ class SalesforceClientCredentials(OAuth2ClientCredentials):
 
 def _response_hooks(auth: SalesforceClientCredentials) -> list[Callable[..., Response | None]]:
     def renew_session_once(response: Response, *args: Any, **kwargs: Any) -> Response | None:
-        # The renewed response does not pass through the hooks again: one retry only.
         if response.status_code != 401:
             return None
         auth.obtain_token()
         retry: PreparedRequest = response.request.copy()
         retry.headers["Authorization"] = f"Bearer {auth.access_token}"
         response.close()
+        # `connection` is the policy session's adapter: the retry is rate limited,
+        # retried and counted, and it skips the session's hooks, so one renewal only.
         renewed: Response = response.connection.send(retry, **kwargs)
         renewed.history.append(response)
         return renewed
@@ -161,49 +158,26 @@ def _response_hooks(auth: SalesforceClientCredentials) -> list[Callable[..., Res
     return [renew_session_once, raise_for_status]
 
 
-def _transient(response: Response | None, error: BaseException | None) -> bool:
-    """Dropped connections and timeouts are worth another attempt; a certificate that
-    does not verify is not (requests files SSLError under ConnectionError)."""
-    if isinstance(error, SSLError):
-        return False
-    return isinstance(error, ConnectionError | Timeout | ChunkedEncodingError)
-
-
 @dlt.source(name="salesforce", max_table_nesting=0)
-def salesforce(
-    instance_url: str = dlt.config.value,
-    client_id: str = dlt.secrets.value,
-    client_secret: str = dlt.secrets.value,
-    api_version: str = "62.0",
-    ca_bundle: str | None = None,
-    timeout_s: float = 90.0,
-    max_attempts: int = 6,
-    max_rps: float = 5.0,
-) -> DltResource:
+def salesforce(settings: Settings, session: PolicySession) -> DltResource:
     """Product_Property__c as it is in Salesforce now.
 
-    `ca_bundle` is the extra CA file (REQUESTS_CA_BUNDLE); verification stays on
-    either way. `max_rps` spaces the page requests (SALESFORCE_MAX_RPS).
+    `settings.salesforce` names the instance and the client credentials; `session`
+    (common.http.policy_session) carries every HTTP policy: retries, the rate limit
+    (SALESFORCE_MAX_RPS), the circuit breaker, TLS and timeouts.
     """
-    instance = instance_url.rstrip("/")
-    verify: str | bool = ca_bundle or True
-    session = Client(
-        request_timeout=timeout_s,
-        request_max_attempts=max_attempts,
-        raise_for_status=False,
-        exceptions=(),
-        retry_condition=_transient,
-        session_attrs={"verify": verify},
-    ).session
+    config = settings.salesforce
+    if not (config.instance_url and config.client_id and config.client_secret):
+        raise ValueError(f"Salesforce is not configured: set {', '.join(config.missing())}")
+    instance = config.instance_url.rstrip("/")
     auth = SalesforceClientCredentials(
         access_token_url=f"{instance}/services/oauth2/token",
-        client_id=client_id,
-        client_secret=client_secret,
+        client_id=config.client_id.get_secret_value(),
+        client_secret=config.client_secret.get_secret_value(),
         session=session,
-        verify=verify,
     )
     client = RESTClient(
-        base_url=f"{instance}/services/data/v{api_version}",
+        base_url=f"{instance}/services/data/v{config.api_version}",
         auth=auth,
         paginator=JSONLinkPaginator(next_url_path="nextRecordsUrl"),
         data_selector="records",
@@ -211,36 +185,26 @@ def salesforce(
     )
     return dlt.resource(
         _product_property, name=TABLE, write_disposition="replace", columns=COLUMNS
-    )(client, auth, verify, 1.0 / max_rps)
+    )(client, auth)
 
 
-def _product_property(
-    client: RESTClient,
-    auth: SalesforceClientCredentials,
-    verify: str | bool,
-    min_interval_s: float,
-) -> Iterator[Any]:
+def _product_property(client: RESTClient, auth: SalesforceClientCredentials) -> Iterator[Any]:
     rename = {field: column_name(field) for field in FIELDS}
     seen = 0
-    last_request = 0.0
-    pages = client.paginate(
-        "query", params={"q": SOQL}, hooks={"response": _response_hooks(auth)}, verify=verify
-    )
-    while True:
-        wait = last_request + min_interval_s - time.monotonic()
-        if wait > 0:
-            time.sleep(wait)
-        last_request = time.monotonic()
-        page = next(pages, None)
-        if page is None:
-            break
-        rows = [
-            {rename[field]: value for field, value in record.items() if field in rename}
-            for record in page
-        ]
-        seen += len(rows)
-        if rows:
-            yield rows
+    try:
+        pages = client.paginate(
+            "query", params={"q": SOQL}, hooks={"response": _response_hooks(auth)}
+        )
+        for page in pages:
+            rows = [
+                {rename[field]: value for field, value in record.items() if field in rename}
+                for record in page
+            ]
+            seen += len(rows)
+            if rows:
+                yield rows
+    finally:
+        client.session.close()
     if not seen:
         # dlt 1.31 creates no table for a resource that yields nothing (it does empty
         # an existing one); the marker makes it create the table with every column.

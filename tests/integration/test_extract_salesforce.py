@@ -8,14 +8,20 @@ itself loaded into the simulator.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psycopg
+import pyrate_limiter.limiter
 import pytest
+from pyrate_limiter import AbstractClock
 
+from common.http import PolicySession, policy_session
 from common.settings import Settings
+from extract import pipelines
 from extract.pipelines import EXIT_CONFIG, EXIT_UNREACHABLE, ExtractError, extract_source
 from sandbox.generate import generate_rds, initial_salesforce_records
 from tests.conftest import PostgresServer, free_port
@@ -23,7 +29,7 @@ from tests.integration.conftest import SalesforceSim
 
 pytestmark = pytest.mark.integration
 
-# design.md, "Warehouse tables landed by extract/": names and types, in this order.
+# docs/warehouse.md, "raw_salesforce.product_property": names and types, in this order.
 EXPECTED_COLUMNS = [
     ("id", "character varying"),
     ("name", "character varying"),
@@ -250,10 +256,12 @@ def test_expired_session_is_renewed_between_pages(
     salesforce_sim.admin.load_records(
         [record(f"5b0c1f7e-0000-4000-9000-{n:012d}") for n in range(4100)]
     )
-    # Sessions last 0.8 s; pages are a second apart (SALESFORCE_MAX_RPS = 1).
-    salesforce_sim.admin.configure(token_ttl_s=0.8)
+    # The limiter spaces every request (token requests too) 0.67 s apart
+    # (SALESFORCE_MAX_RPS = 1.5) and sessions last 1 s: a fresh token serves the next
+    # request and has expired by the one after.
+    salesforce_sim.admin.configure(token_ttl_s=1.0)
     salesforce_sim.admin.clear_requests()
-    settings = make_settings(postgres_server, warehouse, salesforce_sim, salesforce_max_rps=1.0)
+    settings = make_settings(postgres_server, warehouse, salesforce_sim, salesforce_max_rps=1.5)
     result = extract_source("salesforce", settings, pipelines_dir=tmp_path)
     assert result.rows == {"product_property": 4100}
     log = salesforce_sim.admin.requests()
@@ -333,3 +341,103 @@ def test_reads_back_the_generated_salesforce_state(
             dt.date.fromisoformat(str(day)) if day else None
         )
         assert back["active_property_count_c"] == float(sent["Active_Property_Count__c"])
+
+
+# -- the read-back on the project's policy session (common.http) -----------------------
+
+
+class Sleeps(list[float]):
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+class FakeClock(AbstractClock):
+    def __init__(self) -> None:
+        self.ms = 1_000_000
+
+    def now(self) -> int:
+        return self.ms
+
+
+@dataclass
+class Built:
+    sessions: list[PolicySession] = field(default_factory=list)
+    backoffs: Sleeps = field(default_factory=Sleeps)
+
+
+@pytest.fixture
+def built(monkeypatch: pytest.MonkeyPatch) -> Built:
+    """The sessions the read-back builds, with backoff waits recorded, not slept."""
+    record = Built()
+
+    def recording(settings: Settings, api: str, **options: Any) -> PolicySession:
+        session = policy_session(settings, api, sleep=record.backoffs, **options)
+        record.sessions.append(session)
+        return session
+
+    monkeypatch.setattr(pipelines, "policy_session", recording)
+    return record
+
+
+def test_read_back_retries_through_the_policy_session(
+    salesforce_sim: SalesforceSim, postgres_server: PostgresServer, warehouse: str,
+    tmp_path: Path, built: Built, caplog: pytest.LogCaptureFixture,
+) -> None:
+    salesforce_sim.admin.load_records(FIXTURE)
+    salesforce_sim.admin.clear_requests()
+    salesforce_sim.admin.set_faults(next=["503_before", "503_before"], paths=["/query"])
+    caplog.set_level(logging.WARNING, logger="common.http")
+    result = extract_source("salesforce", make_settings(postgres_server, warehouse,
+                                                        salesforce_sim), pipelines_dir=tmp_path)
+    assert result.rows == {"product_property": 3}
+    [session] = built.sessions
+    log = salesforce_sim.admin.requests()
+    # The token, two 503s, the page: every request the simulator saw was counted.
+    assert [r["status"] for r in log] == [200, 503, 503, 200]
+    assert session.requests_sent == len(log) == 4
+    assert session.retries == 2
+    assert len(built.backoffs) == 2
+    assert sum("attempt 1 failed (HTTP 503" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_read_back_gives_up_once_after_the_configured_attempts(
+    salesforce_sim: SalesforceSim, postgres_server: PostgresServer, warehouse: str,
+    tmp_path: Path, built: Built,
+) -> None:
+    salesforce_sim.admin.load_records(FIXTURE)
+    salesforce_sim.admin.clear_requests()
+    salesforce_sim.admin.set_faults(next=["503_before"] * 5, paths=["/query"])
+    settings = make_settings(postgres_server, warehouse, salesforce_sim, http_max_attempts=3)
+    with pytest.raises(ExtractError) as caught:
+        extract_source("salesforce", settings, pipelines_dir=tmp_path)
+    assert caught.value.exit_code == EXIT_UNREACHABLE
+    message = str(caught.value)
+    assert "is unavailable: gave up after 3 attempts: HTTP 503" in message
+    # No second retry layer on top: three attempts in all, not three times three.
+    assert len(query_gets(salesforce_sim)) == 3 == built.sessions[0].requests_sent - 1
+
+
+def test_read_back_waits_for_the_rate_limiter(
+    salesforce_sim: SalesforceSim, postgres_server: PostgresServer, warehouse: str,
+    tmp_path: Path, built: Built, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = FakeClock()
+    blocked: list[float] = []
+
+    def fake_sleep(seconds: float) -> None:
+        blocked.append(seconds)
+        clock.ms += round(seconds * 1000)
+
+    monkeypatch.setattr(pyrate_limiter.limiter, "sleep", fake_sleep)
+    real = pipelines.policy_session
+    monkeypatch.setattr(
+        pipelines, "policy_session",
+        lambda settings, api, **options: real(settings, api, clock=clock, **options),
+    )
+    salesforce_sim.admin.load_records(FIXTURE)
+    settings = make_settings(postgres_server, warehouse, salesforce_sim, salesforce_max_rps=0.5)
+    result = extract_source("salesforce", settings, pipelines_dir=tmp_path)
+    assert result.rows == {"product_property": 3}
+    # The token request goes at once; the query waits its two seconds.
+    assert built.sessions[0].requests_sent == 2 and built.backoffs == []
+    assert len(blocked) == 1 and 1.9 <= blocked[0] <= 2.1

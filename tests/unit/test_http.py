@@ -1,11 +1,12 @@
-"""The HTTP session factory against a tiny scripted server on 127.0.0.1.
+"""The HTTP policy session against a tiny scripted server on 127.0.0.1.
 
-Waits are never slept: the client's sleep is a recorder, and the rate limiter runs
+Waits are never slept: the session's sleep is a recorder, and the rate limiter runs
 on a fake clock. So every assertion counts requests and waits instead of timing them.
 """
 
 from __future__ import annotations
 
+import ast
 import http.server
 import json
 import logging
@@ -13,28 +14,33 @@ import socket
 import ssl
 import struct
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pyrate_limiter.limiter
 import pytest
+import requests
 from pyrate_limiter import AbstractClock
 
 from common.http import (
     CircuitOpen,
-    HttpClient,
+    HttpError,
+    PolicySession,
     RateLimiter,
     ServiceUnavailable,
     TlsError,
-    make_client,
     parse_retry_after,
+    policy_session,
     rate_for,
 )
 from common.redaction import redact, register_secret
 from common.settings import ConfigurationError, Settings
 
-# An action is (status, headers, body) or "reset" (the connection is torn down).
+# An action is (status, headers, body), "reset" (the connection is torn down) or
+# "hang" (no answer for a second, then OK).
 Action = tuple[int, dict[str, str], str] | str
 
 
@@ -44,6 +50,7 @@ class ScriptedServer:
     def __init__(self, tls: tuple[Path, Path] | None = None) -> None:
         self.script: list[Action] = []
         self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
+        self.peers: list[tuple[str, int]] = []  # the client's address: one per connection
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -56,6 +63,7 @@ class ScriptedServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 server.requests.append((self.command, self.path, dict(self.headers), body))
+                server.peers.append(self.client_address)
                 action = server.script.pop(0) if len(server.script) > 1 else server.script[0]
                 if action == "reset":
                     # SO_LINGER 0: close() sends a TCP RST, like a dropped connection.
@@ -65,6 +73,9 @@ class ScriptedServer:
                     self.connection.close()
                     self.close_connection = True
                     return
+                if action == "hang":
+                    time.sleep(1.0)
+                    action = OK
                 status, headers, text = action  # type: ignore[misc]
                 payload = text.encode()
                 self.send_response(status)
@@ -122,6 +133,7 @@ def config(**overrides: Any) -> Settings:
         "http_connect_timeout_s": 2.0,
         "http_timeout_s": 5.0,
         "requests_ca_bundle": None,
+        "salesforce_max_rps": 1000.0,
     }
     values.update(overrides)
     return Settings.from_env(values)  # type: ignore[call-arg]
@@ -132,8 +144,8 @@ class Sleeps(list[float]):
         self.append(seconds)
 
 
-def client_for(settings: Settings, sleeps: Sleeps, max_rps: float = 1000.0) -> HttpClient:
-    return make_client(settings, name="test", max_rps=max_rps, sleep=sleeps)
+def client_for(settings: Settings, sleeps: Sleeps) -> PolicySession:
+    return policy_session(settings, "salesforce", sleep=sleeps)
 
 
 # -- retries ------------------------------------------------------------------------
@@ -196,6 +208,7 @@ def test_refused_connection_is_retried_then_reported(server: ScriptedServer) -> 
     assert client.requests_sent == 3 and len(sleeps) == 2
     assert "gave up after 3 attempts" in str(raised.value)
     assert "ConnectionError" in str(raised.value)
+    assert raised.value.unreachable is True
 
 
 def test_retry_exhaustion_is_one_clear_error(server: ScriptedServer) -> None:
@@ -209,7 +222,9 @@ def test_retry_exhaustion_is_one_clear_error(server: ScriptedServer) -> None:
     assert not isinstance(raised.value, CircuitOpen)
     assert len(server.requests) == 3 and client.requests_sent == 3
     message = str(raised.value)
-    assert message.startswith("test: gave up after 3 attempts: HTTP 503 from ")
+    assert message.startswith("salesforce: gave up after 3 attempts: HTTP 503 from ")
+    assert raised.value.detail == message.removeprefix("salesforce: ")
+    assert raised.value.unreachable is False
     assert "try later" in message
     assert "secretish" not in message  # the query string is not repeated
     assert raised.value.exit_code == 3
@@ -330,7 +345,9 @@ def test_client_waits_for_the_limiter_before_each_request(
 
     monkeypatch.setattr(pyrate_limiter.limiter, "sleep", fake_sleep)
     server.script = [OK]
-    client = make_client(config(), name="test", max_rps=2, sleep=Sleeps(), clock=clock)
+    client = policy_session(
+        config(salesforce_max_rps=2), "salesforce", sleep=Sleeps(), clock=clock
+    )
     with client:
         for _ in range(5):
             client.request("GET", f"{server.url}/x")
@@ -343,14 +360,16 @@ def test_client_waits_for_the_limiter_before_each_request(
 
 
 def test_verification_is_on_and_a_bundle_only_adds_a_ca(tmp_path: Path) -> None:
-    assert make_client(config(), name="t", max_rps=1).verify is True
+    assert policy_session(config(), "salesforce").verify is True
     bundle = tmp_path / "ca.pem"
     bundle.write_text("not checked here")
-    assert make_client(config(requests_ca_bundle=str(bundle)), name="t", max_rps=1).verify == str(
+    assert policy_session(config(requests_ca_bundle=str(bundle)), "salesforce").verify == str(
         bundle
     )
     with pytest.raises(ConfigurationError, match="REQUESTS_CA_BUNDLE"):
-        make_client(config(requests_ca_bundle=str(tmp_path / "missing.pem")), name="t", max_rps=1)
+        policy_session(config(requests_ca_bundle=str(tmp_path / "missing.pem")), "salesforce")
+    with pytest.raises(ConfigurationError, match="cannot be switched off"):
+        PolicySession(name="t", max_rps=1, verify=False)
 
 
 def test_untrusted_certificate_fails_once_and_trusted_one_works(tmp_path: Path) -> None:
@@ -377,10 +396,168 @@ def test_untrusted_certificate_fails_once_and_trusted_one_works(tmp_path: Path) 
 
 def test_connection_close_when_keep_alive_is_off(server: ScriptedServer) -> None:
     server.script = [OK]
-    client = make_client(config(), name="t", max_rps=100, keep_alive=False)
+    with policy_session(config(), "salesforce") as reusing:
+        for _ in range(3):
+            reusing.get(f"{server.url}/x")
+    assert len(set(server.peers)) == 1
+    server.peers.clear()
+    client = policy_session(config(), "salesforce", keep_alive=False)
     with client:
-        client.request("GET", f"{server.url}/x")
-    assert server.requests[0][2].get("Connection") == "close"
+        for _ in range(3):
+            client.request("GET", f"{server.url}/x")
+    assert server.requests[-1][2].get("Connection") == "close"
+    assert len(set(server.peers)) == 3  # the test server says nothing, yet none is reused
+
+
+def test_an_exported_ca_bundle_does_not_replace_the_sessions_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import certifi
+
+    from sandbox.certs import ensure_certificates
+
+    certs = ensure_certificates(tmp_path / "certs")
+    tls_server = ScriptedServer(tls=(certs.cert, certs.key))
+    tls_server.script = [OK]
+    try:
+        # requests alone would pick the exported variable over the session's verify.
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certs.ca))
+        untrusting = policy_session(config(requests_ca_bundle=None), "salesforce")
+        assert untrusting.verify is True
+        with untrusting, pytest.raises(TlsError):
+            untrusting.get(f"{tls_server.url}/x")
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
+        with policy_session(config(requests_ca_bundle=str(certs.ca)), "salesforce") as trusting:
+            assert trusting.get(f"{tls_server.url}/x").status_code == 200
+    finally:
+        tls_server.stop()
+
+
+def test_no_caller_can_switch_verification_off_or_bypass_the_adapter(
+    server: ScriptedServer, tmp_path: Path
+) -> None:
+    server.script = [OK]
+    with policy_session(config(), "salesforce") as session:
+        with pytest.raises(ConfigurationError, match="cannot be switched off"):
+            session.get(f"{server.url}/x", verify=False)
+        with pytest.raises(ConfigurationError, match="REQUESTS_CA_BUNDLE"):
+            session.get(f"{server.url}/x", verify=str(tmp_path / "other.pem"))
+        with pytest.raises(ConfigurationError, match="policy adapter"):
+            session.mount("https://", requests.adapters.HTTPAdapter())
+        with pytest.raises(ConfigurationError, match="cannot be switched off"):
+            session.verify = False
+        assert session.verify is True
+        with pytest.raises(ConfigurationError, match="cannot be replaced"):
+            session.verify = str(tmp_path / "other.pem")
+    assert server.requests == []
+
+
+def test_default_timeouts_apply_and_a_callers_own_wins(server: ScriptedServer) -> None:
+    server.script = ["hang"]
+    sleeps = Sleeps()
+    settings = config(http_timeout_s=0.2, http_max_attempts=2)
+    with client_for(settings, sleeps) as session:
+        assert session.timeout == (2.0, 0.2)
+        with pytest.raises(ServiceUnavailable, match="ReadTimeout") as raised:
+            session.get(f"{server.url}/x")
+        assert raised.value.unreachable is True
+        assert session.requests_sent == 2
+        assert session.get(f"{server.url}/x", timeout=5).status_code == 200
+
+
+def test_invalid_urls_are_http_errors() -> None:
+    with policy_session(config(), "salesforce") as session:
+        with pytest.raises(HttpError, match="invalid URL"):
+            session.get("salesforce.example.com/services")
+        with pytest.raises(HttpError, match="invalid URL"):
+            session.get("ftp://127.0.0.1/x")
+
+
+def test_an_api_slots_in_with_its_settings_group_and_its_rate() -> None:
+    # A later slice adds `settings.propertyware` with `max_rps`; nothing else changes.
+    settings = config().model_copy(update={"propertyware": SimpleNamespace(max_rps=0.5)})
+    session = policy_session(settings, "propertyware")
+    assert session.name == "propertyware"
+    assert (session.limiter.rate.limit, session.limiter.rate.interval) == (1, 2000)
+    assert policy_session(config(salesforce_max_rps=3), "salesforce").limiter.rate.limit == 3
+    with pytest.raises(ConfigurationError, match="SERVICEFUSION_MAX_RPS"):
+        policy_session(config(), "servicefusion")
+
+
+# -- every way of sending -----------------------------------------------------------
+
+
+def test_send_of_a_prepared_request_goes_through_the_policies(server: ScriptedServer) -> None:
+    # dlt's RESTClient and zeep prepare requests themselves and call `send`.
+    server.script = [UNAVAILABLE, OK]
+    sleeps = Sleeps()
+    with policy_session(config(), "salesforce", keep_alive=False, sleep=sleeps) as session:
+        prepared = requests.Request("POST", f"{server.url}/x", data=b"<a/>").prepare()
+        response = session.send(prepared)
+    assert response.status_code == 200
+    assert session.requests_sent == 2 and len(sleeps) == 1
+    assert [body for *_, body in server.requests] == [b"<a/>", b"<a/>"]
+    # Built outside the session, so none of its headers: the adapter still adds it.
+    assert all(headers.get("Connection") == "close" for _, _, headers, _ in server.requests)
+
+
+def test_response_hooks_see_only_the_final_answer(server: ScriptedServer) -> None:
+    server.script = [UNAVAILABLE, (429, {"Retry-After": "0"}, "{}"), OK]
+    seen: list[int] = []
+
+    def record(response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
+        seen.append(response.status_code)
+
+    with client_for(config(), Sleeps()) as session:
+        session.get(f"{server.url}/x", hooks={"response": [record]})
+    assert seen == [200] and session.requests_sent == 3
+
+
+def test_a_hook_that_sends_again_through_the_connection_is_governed_too(
+    server: ScriptedServer,
+) -> None:
+    # dlt's session renewal (extract/salesforce.py) re-sends from a response hook.
+    server.script = [(401, {}, "{}"), UNAVAILABLE, OK]
+    sleeps = Sleeps()
+
+    def renew(response: requests.Response, *_args: Any, **kwargs: Any) -> requests.Response:
+        if response.status_code != 401:
+            return response
+        assert response.connection is not None
+        return response.connection.send(response.request.copy(), **kwargs)
+
+    with client_for(config(), sleeps) as session:
+        response = session.get(f"{server.url}/x", hooks={"response": [renew]})
+    assert response.status_code == 200
+    assert session.requests_sent == 3 and len(sleeps) == 1
+
+
+def test_only_common_http_imports_the_policy_libraries() -> None:
+    """One retry library, one rate limiter, one breaker, and no second HTTP stack."""
+    root = Path(__file__).resolve().parents[2]
+    policy = {"tenacity", "pyrate_limiter", "pybreaker"}
+    # dlt's own retrying session: a second retry policy.
+    second_stack = {"dlt.sources.helpers.requests"}
+    offenders: list[str] = []
+    for package in ("common", "extract", "reverse_etl"):
+        for path in sorted((root / package).rglob("*.py")):
+            relative = path.relative_to(root).as_posix()
+            for node in ast.walk(ast.parse(path.read_text(), filename=relative)):
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                    names = [node.module]
+                else:
+                    continue
+                for name in names:
+                    top = name.split(".")[0]
+                    if (top in policy and relative != "common/http.py") or any(
+                        name == s or name.startswith(f"{s}.") for s in second_stack
+                    ):
+                        offenders.append(f"{relative}:{node.lineno} imports {name}")
+    assert offenders == []
+    # The walk does see imports (a check that cannot fail proves nothing).
+    assert "pybreaker" in (root / "common" / "http.py").read_text()
 
 
 # -- redaction ----------------------------------------------------------------------

@@ -10,6 +10,7 @@ renamed as (
 
     select
         cast(run_id as {{ dbt.type_string() }}) as run_id,
+        sync_name,
         destination,
         object_name,
         sync_view,
@@ -25,7 +26,9 @@ renamed as (
         rejected as rejected_count,
         skipped as skipped_count,
         api_requests as api_request_count,
-        error as run_error
+        error as run_error,
+        gate as gate_result,
+        cast(revert_of as {{ dbt.type_string() }}) as revert_of_run_id
 
     from source
 

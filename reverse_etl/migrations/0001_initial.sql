@@ -1,10 +1,12 @@
 {#-
-  The pusher's ledger. One text for two readers: dbt runs this macro on-run-start
-  (this folder is one of dbt's macro paths) so that the monitoring models can read
-  the ledger before the first push, and reverse_etl/ledger.py renders the same
-  macro with Jinja before its first write. Every statement is idempotent.
+  Migration 1: the ledger as the pusher created it before migrations existed
+  (the macro reverse_etl_ledger_ddl() of reverse_etl/sql/ledger.sql), verbatim.
+  Every statement is idempotent, so on a warehouse made by that version it finds
+  the tables in place, changes nothing and is recorded as applied: that is the
+  baseline the later migrations start from. Never edit an applied migration; add
+  the next one (reverse_etl/sql/migrate.sql explains how).
 -#}
-{% macro reverse_etl_ledger_ddl() %}
+{% macro reverse_etl_migration_0001_initial() %}
 create schema if not exists reverse_etl;
 
 create table if not exists reverse_etl.sync_runs (

@@ -1,8 +1,35 @@
 """The data-quality gate: a Great Expectations checkpoint run before every real push.
 
-The pusher calls `run_gate(settings, destination, pass_name)` and refuses to write
-when `GateResult.ok` is false. `check_command` is the same gate as a CLI command,
-`build_data_docs` rebuilds the HTML report for `make demo`.
+The engine calls `run_gate(settings, sync, max_rows=...)` for the gate the registry
+names (`Sync.gate`) and refuses to write when `GateResult.ok` is false.
+`check_command` is the same gate as a CLI command, `build_data_docs` rebuilds the
+HTML report for `make demo`.
+
+What the gate checks (`SUITES`, keyed by gate name), and nothing else:
+
+- the raw tables its sync's models read, as they are when the push starts: keys
+  present and unique (a compound key for property_features), column types as the
+  models cast them (text keys, timestamps WITH a time zone, booleans), accepted
+  values (property status) and the columns the models cannot do without;
+- freshness: the newest complete dlt load (`<dataset>._dlt_loads`, status 0) of
+  the destination's read-back is at most QUALITY_MAX_RAW_AGE_HOURS old: a decision
+  made on a stale read-back re-sends or skips what Salesforce already changed
+  (incremental sources write no load when nothing changed; their freshness is
+  dbt's source freshness, a warning);
+- the SAFE_MODE bound: the sync view holds at most `max_rows` rows, the bound the
+  engine computed for this pass (count cap and share of the destination in one
+  number); no bound when SAFE_MODE is off.
+
+dbt owns every invariant of the models and each is stated there only: the sync
+views' keys (`_sync_key`, `Snappt_Property_ID__c`, `Id`, `_group_key`: unique, not
+null; dbt_project/models/sync/_sync__models.yml), no group in both passes and no
+create for a key Salesforce already holds (dbt_project/tests/:
+assert_no_group_in_both_create_and_update.sql,
+assert_no_create_for_a_key_salesforce_holds.sql).
+A feature code the seed does not know is ignored by the models, pinned by the unit
+test `enriched_pivots_features_from_the_seed` and reported as a dbt warning, so it
+must not block a push here either. A second statement of a rule in this file would
+drift from dbt's (as the feature-code check did) and make one rule two reviews.
 
 Design choices, and why:
 
@@ -16,11 +43,15 @@ Design choices, and why:
   password is not written to disk and the stored config is the same on every
   machine (and for every test database), which also keeps GX's object ids stable.
 - GX takes 3 to 5 s to import, so it is imported lazily: loading this module
-  (for the CLI, or for the pusher's dry runs) costs nothing.
+  (for the CLI, for the registry's tests, or for the pusher's dry runs) costs nothing.
 - Before GX runs, one cheap psycopg round trip checks that the warehouse answers
-  and that every table the pass needs exists, so the two commonest problems (the
-  sandbox is down; dbt has not built the views yet) get a one-line explanation
-  instead of a GX exception.
+  and that every table and column the checks name exists, so the commonest
+  problems (the sandbox is down; an extract or `dbt build` has not run) get a
+  one-line explanation instead of a GX exception.
+- `run_gate` never raises for bad data or a broken warehouse: every such problem
+  is a failed `GateResult`, so the push is blocked (the gate fails closed). Only a
+  gate name that no suite defines raises, `GateConfigurationError`: that is a bug
+  in the registry, not a state of the data.
 """
 
 from __future__ import annotations
@@ -30,10 +61,11 @@ import os
 import shutil
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
@@ -41,22 +73,28 @@ from urllib.parse import quote
 # created, and the machines this runs on have no internet to send events to.
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
-from common.product_features import feature_codes
 from common.settings import Settings, sandbox_dir
+from reverse_etl.registry import Sync
 
 if TYPE_CHECKING:
+    import psycopg
     from great_expectations.data_context import FileDataContext
-
-PassName = Literal["create", "update"]
-PASSES: tuple[PassName, ...] = ("create", "update")
-
-GATED_DESTINATIONS = frozenset({"salesforce"})
 
 # The name of the runtime variable the datasource's connection string refers to.
 WAREHOUSE_URL_VARIABLE = "PROPSYNC_QUALITY_WAREHOUSE_URL"
 DATA_DOCS_SITE = "local_site"
 
 RDS_STATUSES = ("ACTIVE", "DISABLED")
+
+# Column types as GX reports them for Postgres (SQLAlchemy's names, compared without
+# regard to case). dlt lands RDS uuids as text (VARCHAR); a uuid column is accepted
+# too, since the models cast every key to text.
+TEXT_TYPES = ("VARCHAR", "TEXT")
+KEY_TYPES = (*TEXT_TYPES, "UUID")
+# Without a time zone, the models' casts would read the values in the session's
+# zone and shift the UTC feature dates Salesforce receives.
+TIMESTAMP_TYPES = ("TIMESTAMP WITH TIME ZONE",)
+BOOLEAN_TYPES = ("BOOLEAN",)
 
 SAMPLE_SIZE = 5
 # Gate results (and their Data Docs pages) kept per table; older ones are pruned.
@@ -67,7 +105,8 @@ INDEX_LIMIT = 40
 
 
 class GateConfigurationError(ValueError):
-    """The gate was asked for a pass it does not know, or checks nobody wrote."""
+    """A sync names a gate that no suite defines (or the gate of a sync without one
+    is asked for): a mistake in the registry or in this file, not in the data."""
 
 
 @dataclass
@@ -81,8 +120,8 @@ class GateResult:
     # True when the gate could not run at all (warehouse unreachable), as opposed to
     # having run and found bad data; the CLI maps it to exit code 3, not 4.
     unreachable: bool = False
-    # True when the destination has no checks (only Salesforce has so far): the push
-    # goes ahead, and the summary says that nothing was checked.
+    # True when the registry declares the sync has no gate (`no_gate_reason`): the
+    # push goes ahead, and the summary says that nothing was checked and why.
     skipped: bool = False
     seconds: float = 0.0
 
@@ -95,25 +134,38 @@ class GateResult:
 
 # -- what is checked ------------------------------------------------------------
 
+CheckKind = Literal[
+    "not_null", "unique", "compound_unique", "in_set", "in_types", "fresh", "max_rows"
+]
+
 
 @dataclass(frozen=True)
 class Check:
     """One expectation, described independently of GX so the report can name it."""
 
-    kind: Literal["not_null", "unique", "in_set", "compound_unique", "max_rows", "no_rows"]
+    kind: CheckKind
     description: str
     column: str | None = None
     columns: tuple[str, ...] = ()
-    values: tuple[str, ...] = ()
+    values: tuple[str, ...] = ()  # the accepted values (`in_set`) or types (`in_types`)
     max_rows: int | None = None
-    # For `no_rows`: SQL returning the offending rows, `{batch}` standing for the table.
+    # For `fresh`: SQL returning one row when the check fails, `{batch}` standing for
+    # the table (GX's own placeholder).
     query: str | None = None
+
+    @property
+    def referenced_columns(self) -> tuple[str, ...]:
+        if self.kind == "fresh":
+            return ("status", "inserted_at")
+        return (self.column,) if self.column else self.columns
 
 
 @dataclass(frozen=True)
 class TableChecks:
     table: str  # schema-qualified, as in the warehouse
     checks: tuple[Check, ...]
+    # What to do when the table is missing, for the one-line report.
+    hint: str = "run `dbt build` first"
 
     @property
     def schema(self) -> str:
@@ -123,9 +175,18 @@ class TableChecks:
     def name(self) -> str:
         return self.table.split(".", 1)[1]
 
-    @property
-    def suite_name(self) -> str:
-        return f"gate__{self.schema}__{self.name}"
+
+@dataclass(frozen=True)
+class Suite:
+    """One gate: the raw tables its syncs' models read, and the dlt datasets (by the
+    extract that lands them) whose freshness their decisions rely on."""
+
+    tables: tuple[TableChecks, ...]
+    datasets: Mapping[str, str]  # dataset -> the command that lands it
+
+    def __post_init__(self) -> None:
+        if not self.tables and not self.datasets:
+            raise ValueError("a suite must check something")
 
 
 def _key_checks(column: str, label: str) -> tuple[Check, Check]:
@@ -135,132 +196,156 @@ def _key_checks(column: str, label: str) -> tuple[Check, Check]:
     )
 
 
-# GX substitutes `{batch}` with an already aliased subquery (unless the query has a
-# JOIN), so the batch's columns are referenced unqualified and only the lookups are
-# aliased.
-CREATE_ALREADY_IN_SALESFORCE = """
-select "_sync_key", "Snappt_Property_ID__c", "_group_key",
-       case
-         when "_group_key" in (select u."_group_key" from sync.properties_to_update as u)
-           then 'group is in the update queue'
-         else 'id already in Salesforce'
-       end as problem
-from {batch}
-where "_group_key" in (
-        select u."_group_key" from sync.properties_to_update as u
-        where u."_group_key" is not null)
-   or "Snappt_Property_ID__c" in (
-        select p.snappt_property_id_c from raw_salesforce.product_property as p
-        where p.snappt_property_id_c is not null)
-"""
+def _types(column: str, types: tuple[str, ...]) -> Check:
+    return Check(
+        "in_types", f"{column} is of type {' or '.join(types)}", column=column, values=types
+    )
 
 
-def _raw_tables() -> list[TableChecks]:
-    return [
-        TableChecks(
-            "raw_rds.properties",
-            (
-                *_key_checks("id", "property id"),
-                Check("not_null", "property status is present", column="status"),
-                Check(
-                    "in_set",
-                    "property status is a known status",
-                    column="status",
-                    values=RDS_STATUSES,
-                ),
-                Check("not_null", "property name is present", column="name"),
-            ),
-        ),
-        TableChecks(
-            "raw_rds.property_features",
-            (
-                Check("not_null", "feature property_id is present", column="property_id"),
-                Check("not_null", "feature_code is present", column="feature_code"),
-                Check(
-                    "compound_unique",
-                    "one row per (property_id, feature_code)",
-                    columns=("property_id", "feature_code"),
-                ),
-                Check(
-                    "in_set",
-                    "feature_code is a known feature",
-                    column="feature_code",
-                    values=feature_codes(),
-                ),
-            ),
-        ),
-        TableChecks(
-            "raw_rds.companies",
-            (
-                *_key_checks("id", "company id"),
-                Check("not_null", "company name is present", column="name"),
-            ),
-        ),
-    ]
+RDS_EXTRACT = "run `python -m extract rds` first"
+SALESFORCE_EXTRACT = "run `python -m extract salesforce` first"
 
-
-def gate_tables(settings: Settings, destination: str, pass_name: str) -> list[TableChecks]:
-    """The tables and checks of one pass; raises GateConfigurationError if unknown."""
-    if destination not in GATED_DESTINATIONS:
-        raise GateConfigurationError(
-            f"no data-quality gate for destination {destination!r} "
-            f"(gated: {', '.join(sorted(GATED_DESTINATIONS))})"
-        )
-    if pass_name not in PASSES:
-        raise GateConfigurationError(f"unknown pass {pass_name!r} (use create or update)")
-    tables = _raw_tables()
-    if pass_name == "create":
-        checks: list[Check] = [
-            *_key_checks("_sync_key", "_sync_key"),
-            *_key_checks("Snappt_Property_ID__c", "Snappt_Property_ID__c"),
+# The raw RDS tables every model of the Salesforce properties syncs reads.
+_RAW_RDS: tuple[TableChecks, ...] = (
+    TableChecks(
+        "raw_rds.properties",
+        (
+            *_key_checks("id", "property id"),
+            _types("id", KEY_TYPES),
+            Check("not_null", "property status is present", column="status"),
             Check(
-                "no_rows",
-                "no create for a group that already has a staging record in Salesforce",
-                query=CREATE_ALREADY_IN_SALESFORCE,
+                "in_set",
+                "property status is a known status",
+                column="status",
+                values=RDS_STATUSES,
             ),
-        ]
-        if settings.safety.safe_mode:
-            checks.append(
-                Check(
-                    "max_rows",
-                    f"create queue within SAFE_MODE cap ({settings.safety.safe_mode_max_creates})",
-                    max_rows=settings.safety.safe_mode_max_creates,
-                )
+            Check("not_null", "property name is present", column="name"),
+            _types("inserted_at", TIMESTAMP_TYPES),
+            _types("updated_at", TIMESTAMP_TYPES),
+        ),
+        hint=RDS_EXTRACT,
+    ),
+    TableChecks(
+        "raw_rds.property_features",
+        (
+            Check("not_null", "feature property_id is present", column="property_id"),
+            Check("not_null", "feature_code is present", column="feature_code"),
+            Check(
+                "compound_unique",
+                "one row per (property_id, feature_code)",
+                columns=("property_id", "feature_code"),
+            ),
+            _types("property_id", KEY_TYPES),
+            _types("feature_code", TEXT_TYPES),
+            _types("enabled", BOOLEAN_TYPES),
+            _types("enabled_at", TIMESTAMP_TYPES),
+            _types("updated_at", TIMESTAMP_TYPES),
+        ),
+        hint=RDS_EXTRACT,
+    ),
+    TableChecks(
+        "raw_rds.companies",
+        (
+            *_key_checks("id", "company id"),
+            _types("id", KEY_TYPES),
+            Check("not_null", "company name is present", column="name"),
+            _types("updated_at", TIMESTAMP_TYPES),
+        ),
+        hint=RDS_EXTRACT,
+    ),
+    TableChecks(
+        "raw_salesforce.product_property",
+        (*_key_checks("id", "Salesforce record Id"), _types("id", TEXT_TYPES)),
+        hint=SALESFORCE_EXTRACT,
+    ),
+)
+
+# Gate name (`Sync.gate` in reverse_etl/registry.py) -> what it checks. A slice that
+# adds a destination or a source adds its entry here, or declares in the registry
+# why its syncs have none.
+SUITES: Mapping[str, Suite] = MappingProxyType(
+    {
+        "rds_salesforce": Suite(
+            tables=_RAW_RDS,
+            # Freshness of the read-back, which every create/update decision compares
+            # with: it is replaced on every extract, so its newest load is the last
+            # extract. An incremental source (raw_rds) writes no load when nothing
+            # changed, so its loads say nothing of the extract; dbt's source freshness
+            # (warn after 7 days without a change) states that rule instead.
+            datasets=MappingProxyType({"raw_salesforce": SALESFORCE_EXTRACT}),
+        ),
+    }
+)
+
+
+def _freshness_query(max_age_hours: float) -> str:
+    # One row (the newest complete load and its age) when that load is too old or
+    # there is none; no row when fresh. `now()` is the warehouse's clock while dlt
+    # stamps `inserted_at` with the loading machine's: minutes of skew are nothing
+    # against a limit in hours. `{batch}` is left for GX to fill.
+    seconds = round(max_age_hours * 3600, 3)
+    return (
+        "select max(inserted_at) as newest_load,"
+        " round(cast(extract(epoch from now() - max(inserted_at)) / 3600 as numeric), 1)"
+        " as age_hours"
+        " from {batch} where status = 0"
+        " having max(inserted_at) is null"
+        f" or max(inserted_at) < now() - make_interval(secs => {seconds})"
+    )
+
+
+def _freshness(dataset: str, hint: str, max_age_hours: float) -> TableChecks:
+    return TableChecks(
+        f"{dataset}._dlt_loads",
+        (
+            Check(
+                "fresh",
+                f"newest complete dlt load of {dataset} at most {max_age_hours:g} h old "
+                "(QUALITY_MAX_RAW_AGE_HOURS)",
+                query=_freshness_query(max_age_hours),
+            ),
+        ),
+        hint=hint,
+    )
+
+
+def suite(gate: str) -> Suite:
+    """The suite of a gate name; raises GateConfigurationError if none defines it."""
+    try:
+        return SUITES[gate]
+    except KeyError:
+        raise GateConfigurationError(
+            f"no data-quality suite named {gate!r} in reverse_etl/quality.py "
+            f"(defined: {', '.join(sorted(SUITES))})"
+        ) from None
+
+
+def gate_tables(settings: Settings, sync: Sync, *, max_rows: int | None) -> list[TableChecks]:
+    """The tables and checks of one sync's gate, `max_rows` being its SAFE_MODE bound
+    (None: SAFE_MODE is off). Raises GateConfigurationError for a sync without a gate
+    or a gate no suite defines."""
+    if sync.gate is None:
+        raise GateConfigurationError(
+            f"{sync.name} has no data-quality gate: {sync.no_gate_reason}"
+        )
+    chosen = suite(sync.gate)
+    tables = list(chosen.tables)
+    age = settings.quality.max_raw_age_hours
+    tables += [_freshness(dataset, hint, age) for dataset, hint in chosen.datasets.items()]
+    if max_rows is not None:
+        tables.append(
+            TableChecks(
+                sync.view,
+                (
+                    Check(
+                        "max_rows",
+                        f"row count within the SAFE_MODE bound ({max_rows})",
+                        max_rows=max_rows,
+                    ),
+                ),
             )
-        tables.append(TableChecks("sync.properties_to_create", tuple(checks)))
-    else:
-        checks = [
-            *_key_checks("_sync_key", "_sync_key"),
-            *_key_checks("Id", "Salesforce Id"),
-        ]
-        if settings.safety.safe_mode:
-            checks.append(
-                Check(
-                    "max_rows",
-                    f"update queue within SAFE_MODE cap ({settings.safety.safe_mode_max_updates})",
-                    max_rows=settings.safety.safe_mode_max_updates,
-                )
-            )
-        tables.append(TableChecks("sync.properties_to_update", tuple(checks)))
+        )
     return tables
-
-
-def required_tables(pass_name: str) -> list[str]:
-    """Every relation a pass reads, including those only its custom SQL looks up."""
-    raw = [checks.table for checks in _raw_tables()]
-    if pass_name == "create":
-        return [
-            *raw,
-            "sync.properties_to_create",
-            "sync.properties_to_update",
-            "raw_salesforce.product_property",
-        ]
-    return [*raw, "sync.properties_to_update"]
-
-
-def has_gate(destination: str) -> bool:
-    """Whether any checks exist for this destination (`run_gate` skips the others)."""
-    return destination in GATED_DESTINATIONS
 
 
 # -- running it -----------------------------------------------------------------
@@ -300,27 +385,62 @@ def _sqlalchemy_url(settings: Settings) -> str:
     )
 
 
+def _connect(settings: Settings) -> psycopg.Connection[Any]:
+    # Keyword arguments, not settings.warehouse.dsn(): that URL does not escape the
+    # password, so a password with `@` or `/` would be misread.
+    import psycopg
+
+    warehouse = settings.warehouse
+    return psycopg.connect(
+        host=warehouse.host,
+        port=warehouse.port,
+        user=warehouse.user,
+        password=warehouse.password.get_secret_value(),
+        dbname=warehouse.database,
+        connect_timeout=10,
+        autocommit=True,
+    )
+
+
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def _precheck(settings: Settings, tables: Sequence[str]) -> tuple[list[str], str | None]:
-    """(missing tables, connection error) via one quick psycopg connection."""
+def _precheck(settings: Settings, tables: Sequence[TableChecks]) -> tuple[list[str], str | None]:
+    """(missing tables and columns, connection error) via one quick psycopg connection."""
     import psycopg
 
     try:
-        with psycopg.connect(settings.warehouse.dsn(), connect_timeout=10, autocommit=True) as conn:
-            missing = [
-                table
-                for table in tables
-                if conn.execute("select to_regclass(%s)", (table,)).fetchone() == (None,)
-            ]
+        conn = _connect(settings)
     except psycopg.Error as error:
         # libpq's first line names the problem (refused, bad password, no such
         # database) and never the password itself.
         return [], f"warehouse {settings.warehouse.label()} unreachable: {_first_line(error)}"
-    return missing, None
+    problems: list[str] = []
+    with conn:
+        try:
+            for checks in tables:
+                present = {
+                    name
+                    for (name,) in conn.execute(
+                        "select attname from pg_attribute"
+                        " where attrelid = to_regclass(%s) and attnum > 0 and not attisdropped",
+                        (checks.table,),
+                    )
+                }
+                if not present:
+                    problems.append(f"{checks.table}: table or view missing ({checks.hint})")
+                    continue
+                needed = dict.fromkeys(c for item in checks.checks for c in item.referenced_columns)
+                problems += [
+                    f"{checks.table}: column {column} missing ({checks.hint})"
+                    for column in needed
+                    if column not in present
+                ]
+        except psycopg.Error as error:
+            problems.append(f"the warehouse could not be inspected: {_first_line(error)}")
+    return problems, None
 
 
 @contextmanager
@@ -368,36 +488,29 @@ def _expectation(check: TableChecks, item: Check) -> Any:
     import great_expectations.expectations as gxe
 
     meta = {"table": check.table, "kind": item.kind}
+    common: dict[str, Any] = {"description": item.description, "meta": meta}
     if item.kind == "not_null":
-        assert item.column
-        return gxe.ExpectColumnValuesToNotBeNull(
-            column=item.column, description=item.description, meta=meta
-        )
+        return gxe.ExpectColumnValuesToNotBeNull(column=item.column, **common)
     if item.kind == "unique":
-        assert item.column
-        return gxe.ExpectColumnValuesToBeUnique(
-            column=item.column, description=item.description, meta=meta
-        )
-    if item.kind == "in_set":
-        assert item.column
-        return gxe.ExpectColumnValuesToBeInSet(
-            column=item.column,
-            value_set=list(item.values),
-            description=item.description,
-            meta=meta,
-        )
+        return gxe.ExpectColumnValuesToBeUnique(column=item.column, **common)
     if item.kind == "compound_unique":
-        return gxe.ExpectCompoundColumnsToBeUnique(
-            column_list=list(item.columns), description=item.description, meta=meta
+        return gxe.ExpectCompoundColumnsToBeUnique(column_list=list(item.columns), **common)
+    if item.kind == "in_set":
+        return gxe.ExpectColumnValuesToBeInSet(
+            column=item.column, value_set=list(item.values), **common
+        )
+    if item.kind == "in_types":
+        # Evaluated on the table's metadata (no scan); GX compares Postgres type names
+        # without regard to case, so TIMESTAMP WITH and WITHOUT TIME ZONE differ.
+        return gxe.ExpectColumnValuesToBeInTypeList(
+            column=item.column, type_list=list(item.values), **common
         )
     if item.kind == "max_rows":
         return gxe.ExpectTableRowCountToBeBetween(
-            min_value=0, max_value=item.max_rows, description=item.description, meta=meta
+            min_value=0, max_value=item.max_rows, **common
         )
-    assert item.query
-    return gxe.UnexpectedRowsExpectation(
-        unexpected_rows_query=item.query, description=item.description, meta=meta
-    )
+    assert item.kind == "fresh" and item.query
+    return gxe.UnexpectedRowsExpectation(unexpected_rows_query=item.query, **common)
 
 
 def _datasource(context: FileDataContext, schema: str) -> Any:
@@ -416,7 +529,15 @@ def _datasource(context: FileDataContext, schema: str) -> Any:
     )
 
 
-def _checkpoint(context: FileDataContext, name: str, tables: Sequence[TableChecks]) -> Any:
+def _suite_name(gate: str, checks: TableChecks) -> str:
+    # Per gate: two gates may check one table differently, and a suite is rewritten
+    # on every run of its gate.
+    return f"gate__{gate}__{checks.schema}__{checks.name}"
+
+
+def _checkpoint(
+    context: FileDataContext, name: str, gate: str, tables: Sequence[TableChecks]
+) -> Any:
     gx = _import_gx()
 
     definitions = []
@@ -430,16 +551,18 @@ def _checkpoint(context: FileDataContext, name: str, tables: Sequence[TableCheck
             batch = asset.get_batch_definition("whole_table")
         except KeyError:
             batch = asset.add_batch_definition_whole_table("whole_table")
-        # Suites are rewritten every run: the SAFE_MODE bounds come from settings.
+        # Suites are rewritten every run: the SAFE_MODE bound and the freshness limit
+        # come from the caller and the settings.
+        suite_name = _suite_name(gate, checks)
         suite = context.suites.add_or_update(
             gx.ExpectationSuite(
-                name=checks.suite_name,
+                name=suite_name,
                 expectations=[_expectation(checks, item) for item in checks.checks],
             )
         )
         definitions.append(
             context.validation_definitions.add_or_update(
-                gx.ValidationDefinition(name=checks.suite_name, data=batch, suite=suite)
+                gx.ValidationDefinition(name=suite_name, data=batch, suite=suite)
             )
         )
     # No UpdateDataDocsAction: it rebuilds the whole site index once per validation
@@ -499,12 +622,11 @@ def _format_value(value: Any) -> str:
 
 
 def _sample_rows(settings: Settings, table: str, query: str) -> list[dict[str, Any]]:
-    """A few offending rows of a custom-SQL check: GX's SUMMARY result omits them."""
-    import psycopg
+    """A few rows of a custom-SQL check: GX's SUMMARY result omits them."""
     from psycopg.rows import dict_row
 
     sql = query.format(batch=table) + f"\nlimit {SAMPLE_SIZE}"
-    with psycopg.connect(settings.warehouse.dsn(), connect_timeout=10, autocommit=True) as conn:
+    with _connect(settings) as conn:
         conn.read_only = True
         return list(conn.cursor(row_factory=dict_row).execute(sql))  # type: ignore[arg-type]
 
@@ -525,6 +647,19 @@ def _exception_message(info: Any) -> str | None:
     return None
 
 
+def _describe_freshness(settings: Settings, head: str, table: str, query: str) -> str:
+    try:
+        rows = _sample_rows(settings, table, query)
+    except Exception as error:  # the failed check is the finding; the age is a courtesy
+        return f"{head}: too old or missing (age unavailable: {type(error).__name__})"
+    newest = rows[0] if rows else {}
+    loaded = newest.get("newest_load")
+    if loaded is None:
+        return f"{head}: no complete load"
+    when = loaded.isoformat(sep=" ", timespec="seconds") if hasattr(loaded, "isoformat") else loaded
+    return f"{head}: newest is {when} ({newest['age_hours']} h old)"
+
+
 def _describe_failure(settings: Settings, table: str, result: Any) -> str:
     config = result.expectation_config
     kind = (config.meta or {}).get("kind")
@@ -535,16 +670,12 @@ def _describe_failure(settings: Settings, table: str, result: Any) -> str:
     details: dict[str, Any] = result.result or {}
     if kind == "max_rows":
         return f"{head}: {details.get('observed_value')} rows"
-    if kind == "no_rows":
-        count = details.get("observed_value")
-        try:
-            rows = _sample_rows(settings, table, config.kwargs["unexpected_rows_query"])
-        except Exception as sample_error:  # the count is the finding; samples are a courtesy
-            rows, note = [], f" (samples unavailable: {type(sample_error).__name__})"
-        else:
-            note = ""
-        samples = "; ".join(_format_value(row) for row in rows)
-        return f"{head}: {count} offending row(s){note}" + (f", e.g. {samples}" if samples else "")
+    if kind == "in_types":
+        return f"{head}: it is {details.get('observed_value')}"
+    if kind == "fresh":
+        return _describe_freshness(
+            settings, head, table, config.kwargs["unexpected_rows_query"]
+        )
     values = details.get("partial_unexpected_list") or []
     if kind == "not_null":
         values = []  # "e.g. null, null" tells nothing
@@ -561,18 +692,18 @@ def _describe_failure(settings: Settings, table: str, result: Any) -> str:
 
 
 def _validate(
-    settings: Settings, name: str, tables: Sequence[TableChecks]
+    settings: Settings, name: str, gate: str, tables: Sequence[TableChecks]
 ) -> tuple[int, list[str]]:
     """Run the checkpoint; (expectations evaluated, failure lines)."""
     with _project_lock(settings):
         context = _context(settings)
-        outcome = _checkpoint(context, name, tables).run()
+        outcome = _checkpoint(context, name, gate, tables).run()
         # Results before the build, so the index links no deleted result; pages after
         # it, since the build has just written this run's.
         _prune(settings, "results")
         _update_data_docs(context, outcome)
         _prune(settings, "pages")
-    table_of = {checks.suite_name: checks.table for checks in tables}
+    table_of = {_suite_name(gate, checks): checks.table for checks in tables}
     evaluated = 0
     failures: list[str] = []
     for validation in outcome.run_results.values():
@@ -587,23 +718,24 @@ def _validate(
     return evaluated, failures
 
 
-def run_gate(settings: Settings, destination: str, pass_name: str) -> GateResult:
-    """Validate the warehouse for one pass.
+def run_gate(settings: Settings, sync: Sync, *, max_rows: int | None) -> GateResult:
+    """Validate the warehouse before a real push of `sync`.
 
+    `max_rows` is the pass's effective SAFE_MODE bound, None when SAFE_MODE is off.
     Never raises for bad data, a missing table or a broken warehouse: those are a
-    failed `GateResult` (the gate fails closed). A destination without checks passes
-    with `skipped` set, because the pusher asks before every real push of every
-    destination. Raises GateConfigurationError for an unknown pass.
+    failed `GateResult` (the gate fails closed). A sync the registry declares
+    without a gate passes with `skipped` set and its reason in the summary. Raises
+    GateConfigurationError for a gate name no suite defines.
     """
     started = time.monotonic()
-    title = f"data-quality gate {destination}/{pass_name}"
-    if pass_name not in PASSES:
-        raise GateConfigurationError(f"unknown pass {pass_name!r} (use create or update)")
-    if not has_gate(destination):
+    title = f"data-quality gate {sync.name}"
+    if sync.gate is None:
         return GateResult(
-            ok=True, summary=f"{title}: skipped (no checks for this destination)", skipped=True
+            ok=True,
+            summary=f"{title}: skipped (no gate: {sync.no_gate_reason})",
+            skipped=True,
         )
-    tables = gate_tables(settings, destination, pass_name)
+    tables = gate_tables(settings, sync, max_rows=max_rows)
 
     def result(failures: list[str], status: str, **extra: Any) -> GateResult:
         return GateResult(
@@ -614,20 +746,21 @@ def run_gate(settings: Settings, destination: str, pass_name: str) -> GateResult
             **extra,
         )
 
-    missing, unreachable = _precheck(settings, required_tables(pass_name))
+    try:
+        missing, unreachable = _precheck(settings, tables)
+    except Exception as error:  # whatever stops the look-up must block, not crash
+        return result(
+            [f"the warehouse could not be checked: {type(error).__name__}: {_first_line(error)}"],
+            "ERROR",
+        )
     if unreachable:
         return result([unreachable], "ERROR", unreachable=True)
     if missing:
-        return result(
-            [
-                f"{table}: table or view missing (run the extracts and `dbt build` first)"
-                for table in missing
-            ],
-            "FAILED",
-        )
+        return result(missing, "FAILED")
 
+    checkpoint = f"gate__{sync.destination}__{sync.entity}__{sync.pass_name}"
     try:
-        evaluated, failures = _validate(settings, f"gate__{destination}__{pass_name}", tables)
+        evaluated, failures = _validate(settings, checkpoint, sync.gate, tables)
     except Exception as error:  # any GX surprise must block the push, not crash it
         return result(
             [f"the checks could not run: {type(error).__name__}: {_first_line(error)}"], "ERROR"
@@ -657,30 +790,71 @@ def build_data_docs(settings: Settings) -> Path:
     return data_docs_index(settings)
 
 
-def check_command(destination: str, pass_name: str) -> int:
-    """CLI hook: run the gate and print its report.
+# Which code a multi-sync check returns: a usage problem first (the command did not
+# check what was asked), then an unreachable warehouse, then blocked data.
+_EXIT_PRECEDENCE = (2, 3, 4, 0)
 
-    Returns 0 passed, 4 blocked, 2 bad usage or configuration, 3 warehouse unreachable
-    (the exit codes of docs/design.md).
+
+def check_command(destination: str, pass_name: str) -> int:
+    """CLI hook (`reverse-etl quality check <destination> --pass <pass>`): run the
+    gate of every sync of that destination and pass, print the reports.
+
+    Returns 0 passed, 4 blocked, 3 warehouse unreachable, 2 bad usage or a sync
+    without a gate (the exit codes of docs/commands.md). Standalone, the SAFE_MODE
+    bound is the sync's count cap: the share of the destination is the engine's.
     """
     from rich.console import Console
     from rich.text import Text
 
     from common.settings import ConfigurationError, load_settings
+    from reverse_etl import registry
 
-    try:
-        if not has_gate(destination):
-            # Asked for by name, a gate that checks nothing would only mislead.
-            raise GateConfigurationError(
-                f"no data-quality checks for destination {destination!r} "
-                f"(checked: {', '.join(sorted(GATED_DESTINATIONS))})"
-            )
-        settings = load_settings()
-        gate = run_gate(settings, destination, pass_name)
-    except (ConfigurationError, GateConfigurationError) as error:
-        Console(stderr=True).print(Text("error: ", style="red") + Text(str(error)), soft_wrap=True)
+    out, err = Console(), Console(stderr=True)
+
+    def error(message: str) -> int:
+        err.print(Text("error: ", style="red") + Text(message), soft_wrap=True)
         return 2
-    # Text, not a markup string: the report quotes data values, and `[...]` in them
-    # must print as it is. No wrapping: one finding stays one line in logs and CI.
-    Console().print(Text(gate.summary, style="green" if gate.ok else "red"), soft_wrap=True)
-    return gate.exit_code
+
+    if pass_name not in registry.PASSES:
+        return error(f"unknown pass {pass_name!r} (use {' or '.join(registry.PASSES)})")
+    try:
+        syncs = registry.select(destination, pass_name)
+        settings = load_settings()
+    except (registry.UnknownSync, ConfigurationError) as problem:
+        return error(str(problem))
+    if not syncs:
+        return error(f"{destination} has no {pass_name} sync")
+    codes: list[int] = []
+    for sync in syncs:
+        if sync.gate is None:
+            # Asked for by name, a gate that checks nothing would only mislead.
+            codes.append(error(f"{sync.name} has no data-quality gate: {sync.no_gate_reason}"))
+            continue
+        bound = sync.max_rows_for(settings) if settings.safety.safe_mode else None
+        try:
+            gate = run_gate(settings, sync, max_rows=bound)
+        except GateConfigurationError as problem:
+            codes.append(error(str(problem)))
+            continue
+        # Text, not a markup string: the report quotes data values, and `[...]` in
+        # them must print as it is. No wrapping: one finding stays one line in logs.
+        out.print(Text(gate.summary, style="green" if gate.ok else "red"), soft_wrap=True)
+        codes.append(gate.exit_code)
+    return next(code for code in _EXIT_PRECEDENCE if code in codes)
+
+
+__all__ = [
+    "SUITES",
+    "Check",
+    "GateConfigurationError",
+    "GateResult",
+    "Suite",
+    "TableChecks",
+    "build_data_docs",
+    "check_command",
+    "data_docs_index",
+    "gate_tables",
+    "gx_root",
+    "run_gate",
+    "suite",
+]

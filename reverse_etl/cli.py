@@ -1,7 +1,7 @@
-"""`reverse-etl`: push, runs, health.
+"""`reverse-etl`: push, syncs, runs, health, quality.
 
 Every expected failure ends as one line on stderr and an exit code of
-docs/design.md: 0 success, 1 some records rejected, 2 bad usage or configuration,
+docs/commands.md: 0 success, 1 some records rejected, 2 bad usage or configuration,
 3 service unreachable or pass aborted, 4 blocked by a safety check, 10/11/12 health
 alert P2/P1/P0. Unexpected errors keep their traceback, but without local
 variables, which could hold a secret.
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import uuid
 from collections.abc import Iterator
 from enum import StrEnum
 from typing import Any, NoReturn
@@ -22,9 +23,11 @@ from rich.table import Table
 
 from common.redaction import redact, register_secrets
 from common.settings import ConfigurationError, Settings, load_settings
-from reverse_etl.destinations import build_destination, check_destination, sync_view
-from reverse_etl.engine import default_gate, run_pass
+from reverse_etl import registry
+from reverse_etl.destinations import build_destination
+from reverse_etl.engine import RunResult, run_pass
 from reverse_etl.ledger import Ledger
+from reverse_etl.observer import ConsoleObserver
 from reverse_etl.warehouse import connect, relation_exists
 
 app = typer.Typer(
@@ -39,6 +42,17 @@ out = Console()
 err = Console(stderr=True)
 
 HEALTH_VIEW = "monitoring.sync_monitoring_dashboard"
+# The columns `reverse-etl health` shows, when the dashboard has them.
+HEALTH_COLUMNS = (
+    "sync_name",
+    "alert_level",
+    "alert_reasons",
+    "queue_size",
+    "last_run_status",
+    "last_run_finished_at",
+    "last_run_error_rate",
+    "outstanding_rejections",
+)
 ALERT_EXIT_CODES = {"OK": 0, "P2": 10, "P1": 11, "P0": 12}
 
 
@@ -80,57 +94,86 @@ def _settings() -> Settings:
 @app.command()
 def push(
     destination: str = typer.Argument(
-        ..., help="salesforce (servicefusion, propertyware, supabase: later slices)"
+        ..., help="a destination of the registry (`reverse-etl syncs` lists them)"
     ),
     pass_name: PassChoice = typer.Option(..., "--pass", help="create or update"),
+    objects: list[str] | None = typer.Option(
+        None, "--object", help="only this object or entity (repeatable); default: all"
+    ),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="record and print what would be sent; send nothing"
     ),
     retry_rejected: bool = typer.Option(
         False, "--retry-rejected", help="send again rows rejected before with the same payload"
     ),
+    skip_gate: bool = typer.Option(
+        False, "--skip-gate", help="push without the data-quality gate (recorded in the run)"
+    ),
 ) -> None:
-    """Run one pass (create or update) of one destination."""
+    """Run one pass of a destination: each of its syncs, in registry order."""
+    results: list[RunResult] = []
     with expected_failures():
-        check_destination(destination)
+        syncs = registry.select(destination, pass_name.value, objects)
         settings = _settings()
         dry_run = dry_run or settings.safety.dry_run
-        view = sync_view(destination, pass_name.value)
-        target = build_destination(destination, settings, require_credentials=not dry_run)
-        try:
-            with connect(settings) as conn:
-                gate = None if dry_run else default_gate()
-                if gate is None and not dry_run:
-                    out.print("note: the data-quality gate is not installed; pushing without it")
-                mode = " (dry run: nothing is sent)" if dry_run else ""
-                out.print(
-                    f"[bold]{destination} {pass_name.value} pass[/]: {view} -> "
-                    f"{target.object_name}{mode}"
-                )
-                result = run_pass(
-                    settings,
-                    Ledger(conn),
-                    target,
-                    pass_name.value,  # type: ignore[arg-type]
-                    view,
-                    dry_run=dry_run,
-                    retry_rejected=retry_rejected,
-                    console=out,
-                    gate=gate,
-                )
-        finally:
-            target.close()
-    if result.exit_code == 1:
+        with connect(settings) as conn:
+            ledger = Ledger(conn)
+            observer = ConsoleObserver(out)
+            for sync in syncs:
+                target = build_destination(sync, settings, require_credentials=not dry_run)
+                try:
+                    result = run_pass(
+                        settings,
+                        ledger,
+                        target,
+                        sync,
+                        dry_run=dry_run,
+                        retry_rejected=retry_rejected,
+                        skip_gate=skip_gate,
+                        observer=observer,
+                    )
+                finally:
+                    target.close()
+                results.append(result)
+                if result.exit_code not in (0, 1):
+                    break  # a later sync may depend on this one's records
+    worst = next((r for r in results if r.exit_code not in (0, 1)), None)
+    if worst is not None:
+        # The observer printed the whole story; stderr gets its first line.
+        fail((worst.error or f"pass {worst.status}").splitlines()[0], worst.exit_code)
+    rejected = sum(r.counts.rejected for r in results)
+    if rejected:
         err.print(
-            f"{result.counts.rejected + result.counts.skipped} record(s) rejected: "
-            "see reverse_etl.rejected_records",
+            f"{rejected} record(s) rejected by this run: see `reverse-etl rejected`",
             markup=False,
             highlight=False,
         )
-    elif result.exit_code:
-        # The engine printed the whole story; stderr gets its first line.
-        fail((result.error or f"pass {result.status}").splitlines()[0], result.exit_code)
-    raise typer.Exit(result.exit_code)
+        raise typer.Exit(1)
+    raise typer.Exit(0)
+
+
+@app.command()
+def syncs() -> None:
+    """The registered syncs: destination, object, pass, sync view, key, caps, gate."""
+    with expected_failures():
+        settings = _settings()
+    table = Table(title=f"{len(registry.SYNCS)} registered sync(s)", header_style="bold")
+    for column in ("sync", "object", "sync view", "key", "batch", "cap", "gate"):
+        table.add_column(column, overflow="fold")
+    for sync in registry.SYNCS:
+        cap = str(sync.max_rows_for(settings))
+        if sync.max_share is not None:
+            cap += f" / {sync.max_share:g}x records"
+        table.add_row(
+            sync.name,
+            sync.object_name,
+            sync.view,
+            sync.key,
+            str(sync.batch_size),
+            cap if settings.safety.safe_mode else "off",
+            sync.gate or f"none: {sync.no_gate_reason}",
+        )
+    out.print(table)
 
 
 @app.command()
@@ -148,9 +191,9 @@ def runs(
             rows = ledger.recent_runs(limit)
     table = Table(title=f"last {len(rows)} run(s)", header_style="bold")
     for column, justify in (
+        ("run id", "left"),
         ("started (UTC)", "left"),
-        ("destination", "left"),
-        ("pass", "left"),
+        ("sync", "left"),
         ("mode", "left"),
         ("status", "left"),
         ("rows", "right"),
@@ -177,9 +220,9 @@ def _run_cells(row: dict[str, Any]) -> list[str]:
     seconds = f"{(finished - started).total_seconds():.1f}" if finished else "-"
     error = (row["error"] or "").splitlines()[0] if row["error"] else ""
     return [
+        str(row["run_id"]),
         started.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S") if started else "",
-        row["destination"],
-        row["pass"],
+        row.get("sync_name") or f"{row['destination']} {row['pass']}",
         "dry run" if row["dry_run"] else "real",
         row["status"],
         str(row["rows_in_view"]),
@@ -197,8 +240,44 @@ def _run_cells(row: dict[str, Any]) -> list[str]:
 
 
 @app.command()
+def rejected(
+    sync_name: str | None = typer.Option(
+        None, "--sync", help="only this sync (`reverse-etl syncs` lists them)"
+    ),
+) -> None:
+    """Records rejected and not accepted since, with code, message and fields."""
+    with expected_failures():
+        if sync_name is not None:
+            registry.by_name(sync_name)
+        settings = _settings()
+        with connect(settings) as conn:
+            ledger = Ledger(conn)
+            rows = ledger.outstanding_rejections(sync_name) if ledger.exists() else []
+    if not rows:
+        out.print("no outstanding rejections" + (f" for {sync_name}" if sync_name else ""))
+        return
+    table = Table(title=f"{len(rows)} outstanding rejection(s)", header_style="bold")
+    for column in ("sync", "key", "code", "fields", "message", "rejected (UTC)"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            row["sync_name"],
+            row["sync_key"],
+            row["error_code"],
+            row["error_fields"] or "",
+            redact(row["error_message"] or ""),
+            row["rejected_at"].astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S"),
+        )
+    out.print(table)
+    out.print(
+        "A record is sent again once its payload changes (fix the source), or with "
+        "`reverse-etl push ... --retry-rejected`."
+    )
+
+
+@app.command()
 def health() -> None:
-    """The current alert level of the sync monitoring model; the exit code says it."""
+    """The current alert level of each registered sync; the exit code says the worst."""
     with expected_failures():
         settings = _settings()
         with connect(settings) as conn:
@@ -207,22 +286,91 @@ def health() -> None:
             cursor = conn.execute(f"select * from {HEALTH_VIEW}")
             columns = [column.name for column in cursor.description or []]
             records = cursor.fetchall()
-    if "alert_level" not in columns:
-        fail(f"{HEALTH_VIEW} has no alert_level column", 2)
-    if len(records) != 1:
-        fail(f"{HEALTH_VIEW} should hold one row, it holds {len(records)}", 2)
-    figures = dict(zip(columns, records[0], strict=True))
-    level = str(figures["alert_level"] or "").upper()
+    for needed in ("sync_name", "alert_level"):
+        if needed not in columns:
+            fail(f"{HEALTH_VIEW} has no {needed} column: run `dbt build`", 2)
+    rows = {row["sync_name"]: row for row in (dict(zip(columns, r, strict=True)) for r in records)}
+    missing = [sync.name for sync in registry.SYNCS if sync.name not in rows]
+    if missing:
+        fail(f"{HEALTH_VIEW} has no row for {', '.join(missing)}: run `dbt build`", 2)
+    shown = [c for c in HEALTH_COLUMNS if c in columns]
     table = Table(title="sync health", header_style="bold")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    for name, value in figures.items():
-        table.add_row(name, "" if value is None else str(value))
+    for column in shown:
+        table.add_column(column, overflow="fold")
+    worst = "OK"
+    for sync in registry.SYNCS:
+        row = rows[sync.name]
+        level = str(row["alert_level"] or "").upper()
+        if level not in ALERT_EXIT_CODES:
+            fail(f"unexpected alert_level {row['alert_level']!r} for {sync.name}", 2)
+        if ALERT_EXIT_CODES[level] > ALERT_EXIT_CODES[worst]:
+            worst = level
+        table.add_row(*("" if row[c] is None else str(row[c]) for c in shown))
     out.print(table)
-    if level not in ALERT_EXIT_CODES:
-        fail(f"unexpected alert_level {figures['alert_level']!r} in {HEALTH_VIEW}", 2)
-    out.print(f"alert level: {level}")
-    raise typer.Exit(ALERT_EXIT_CODES[level])
+    out.print(f"alert level: {worst}")
+    raise typer.Exit(ALERT_EXIT_CODES[worst])
+
+
+@app.command()
+def revert(
+    run_id: str = typer.Argument(..., help="the run to undo (`reverse-etl runs` shows ids)"),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="read the destination and show what would be restored"
+    ),
+) -> None:
+    """Undo an update run, field by field, where the destination still holds its values."""
+    from reverse_etl.revert import RevertError, revert_run, run_to_revert
+
+    with expected_failures():
+        try:
+            wanted = uuid.UUID(run_id)
+        except ValueError:
+            raise RevertError(f"not a run id: {run_id!r}") from None
+        settings = _settings()
+        with connect(settings) as conn:
+            ledger = Ledger(conn)
+            if not ledger.exists():
+                raise RevertError("no runs recorded yet: nothing to revert")
+            run, sync = run_to_revert(ledger, wanted)
+            target = None
+            if run["pass"] == "update":
+                # Even a dry run reads the destination: the plan depends on what it holds.
+                target = build_destination(sync, settings, require_credentials=True)
+            try:
+                outcome = revert_run(
+                    settings,
+                    ledger,
+                    wanted,
+                    target,
+                    dry_run=dry_run or settings.safety.dry_run,
+                    observer=ConsoleObserver(out),
+                )
+            finally:
+                if target is not None:
+                    target.close()
+    if outcome.result is None:
+        created = outcome.plan.created
+        out.print(
+            f"run {wanted} was a create pass of {sync.name}: creates are not deleted. "
+            f"It created {len(created)} record(s):",
+            markup=False,
+            highlight=False,
+        )
+        for key, record_id in created:
+            out.print(f"  {record_id or '-'}  {key}", markup=False, highlight=False)
+        raise typer.Exit(0)
+    result = outcome.result
+    conflicts = outcome.plan.conflicts
+    if conflicts:
+        out.print(
+            f"{len(conflicts)} field(s) changed since run {wanted} and were not reverted:",
+            markup=False,
+        )
+        for conflict in conflicts:
+            out.print(f"  {conflict.describe()}", markup=False, highlight=False, soft_wrap=True)
+    if result.exit_code not in (0, 1):
+        fail((result.error or f"revert {result.status}").splitlines()[0], result.exit_code)
+    raise typer.Exit(result.exit_code)
 
 
 quality_app = typer.Typer(

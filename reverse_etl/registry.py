@@ -66,11 +66,14 @@ class Sync:
             safety.safe_mode_max_updates
         )
 
-    def cap_variable(self) -> str:
-        """Where a user raises the count cap."""
+    def cap_label(self, settings: Settings) -> str:
+        """The count cap and where a user raises it."""
         if self.max_rows is not None:
-            return f"the registry entry of {self.name} (max_rows={self.max_rows})"
-        return "SAFE_MODE_MAX_CREATES" if self.pass_name == "create" else "SAFE_MODE_MAX_UPDATES"
+            return f"max_rows={self.max_rows} of the registry entry {self.name}"
+        variable = (
+            "SAFE_MODE_MAX_CREATES" if self.pass_name == "create" else "SAFE_MODE_MAX_UPDATES"
+        )
+        return f"{variable}={self.max_rows_for(settings)}"
 
 
 # In dependency order: a destination's passes run in this order (parents first).
@@ -131,6 +134,8 @@ def select(
     `objects` narrows them to some objects or entities (`Product_Property__c` or
     `properties`).
     """
+    if pass_name not in PASSES:
+        raise UnknownSync(f"unknown pass {pass_name!r} (use create or update)")
     if destination not in destinations():
         raise UnknownSync(
             f"no sync is registered for destination {destination!r}; "

@@ -1,6 +1,6 @@
 """Reading the warehouse: connections and sync views.
 
-A sync view (docs/design.md) holds one row per record to write. Columns starting
+A sync view (docs/warehouse.md, "Sync views") holds one row per record to write. Columns starting
 with `_` are control columns; every other column is a destination field, sent as it
 is. This module turns a row into a JSON-ready payload (dates `YYYY-MM-DD`, numerics
 as numbers) and nothing more: it never filters or changes what the view says.
@@ -11,14 +11,19 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
+from psycopg.abc import Buffer
+from psycopg.adapt import Loader
+from psycopg.conninfo import make_conninfo
+from psycopg.types.string import TextLoader
 
+from common.redaction import redact
 from common.settings import Settings
 
 SYNC_KEY = "_sync_key"
@@ -50,19 +55,20 @@ class SyncRow:
 
 def connect(settings: Settings) -> psycopg.Connection[Any]:
     """An autocommit connection; the ledger opens its own transactions."""
+    warehouse = settings.warehouse
     try:
-        return psycopg.connect(settings.warehouse.dsn(), autocommit=True, connect_timeout=10)
+        return psycopg.connect(warehouse.dsn(), autocommit=True, connect_timeout=10)
     except psycopg.OperationalError as error:
-        where = settings.warehouse.label()
-        if settings.warehouse.is_embedded():
+        where = warehouse.label()
+        if warehouse.is_embedded():
             raise WarehouseUnavailable(
                 f"the embedded warehouse ({where}) is not running: "
                 "start it with `python -m sandbox up`"
             ) from None
         reason = str(error).strip().splitlines()[0] if str(error).strip() else "no answer"
-        # libpq messages name host and port, never the password, but be sure.
-        reason = reason.replace(settings.warehouse.password.get_secret_value(), "***")
-        raise WarehouseUnavailable(f"cannot connect to the warehouse {where}: {reason}") from None
+        raise WarehouseUnavailable(
+            f"cannot connect to the warehouse {where}: {redact(reason)}"
+        ) from None
 
 
 def relation_exists(conn: psycopg.Connection[Any], qualified_name: str) -> bool:
@@ -74,9 +80,13 @@ def _identifier(qualified_name: str) -> sql.Composable:
     return sql.Identifier(*qualified_name.split("."))
 
 
+# Types sent as they are; checked by exact type first, the common case by far.
+_AS_IS = frozenset({str, bool, int, float})
+
+
 def jsonable(value: Any) -> Any:
     """A database value as the destination expects it in JSON."""
-    if value is None or isinstance(value, bool | str):
+    if value is None or type(value) in _AS_IS:
         return value
     if isinstance(value, dt.datetime):
         return value.isoformat()
@@ -105,35 +115,141 @@ def _as_object(value: Any) -> dict[str, Any] | None:
     return {key: jsonable(item) for key, item in value.items()}
 
 
-def read_sync_view(conn: psycopg.Connection[Any], view: str) -> list[SyncRow]:
-    """Every row of `view`, ordered by its sync key so that batches are reproducible."""
-    if not relation_exists(conn, view):
-        raise SyncViewError(f"sync view {view} does not exist: run `dbt build` first")
-    query = sql.SQL("select * from {} order by {}").format(
-        _identifier(view), sql.Identifier(SYNC_KEY)
-    )
-    try:
-        with conn.cursor(row_factory=dict_row) as cursor:
-            cursor.execute(query)
-            records = cursor.fetchall()
-            columns = [column.name for column in cursor.description or []]
-    except psycopg.errors.UndefinedColumn:
-        raise SyncViewError(f"sync view {view} has no {SYNC_KEY} column") from None
-    if PAYLOAD_HASH not in columns:
-        raise SyncViewError(f"sync view {view} has no {PAYLOAD_HASH} column")
-    fields = [name for name in columns if not name.startswith("_")]
-    rows: list[SyncRow] = []
-    for record in records:
-        key = record[SYNC_KEY]
-        if key is None:
-            raise SyncViewError(f"sync view {view} has a row with a null {SYNC_KEY}")
-        rows.append(
-            SyncRow(
-                sync_key=str(key),
-                payload_hash=str(record[PAYLOAD_HASH]),
-                payload={name: jsonable(record[name]) for name in fields},
-                group_key=None if record.get(GROUP_KEY) is None else str(record[GROUP_KEY]),
-                before=_as_object(record.get(BEFORE)),
+class _JsonNumberLoader(Loader):
+    """numeric as a JSON number: an int when integral, else a float."""
+
+    def load(self, data: Buffer) -> int | float:
+        text = bytes(data)
+        if b"." not in text and b"e" not in text and b"N" not in text:
+            return int(text)
+        number = float(text)
+        return int(number) if number.is_integer() and abs(number) < 2**53 else number
+
+
+# Type oids whose values the reader's loaders return ready for JSON: text-like,
+# booleans, integers, floats, numeric (_JsonNumberLoader), date and uuid (as
+# text), json and jsonb (already parsed).
+_JSON_READY = frozenset(
+    {16, 18, 19, 20, 21, 23, 25, 114, 700, 701, 1042, 1043, 1082, 1700, 2950, 3802}
+)
+
+
+class SyncViewReader:
+    """One sync view, read through a server-side cursor in one snapshot.
+
+    A second connection of its own, so the ledger's batch transactions on the
+    pusher's connection do not end the cursor's; `repeatable read` so the count,
+    the destination's size and every batch see the same warehouse state.
+    Memory holds one fetch of rows at a time, whatever the size of the view.
+    """
+
+    def __init__(self, conn: psycopg.Connection[Any], view: str, fetch_size: int = 5000) -> None:
+        self.view = view
+        self.fetch_size = fetch_size
+        self._conninfo = make_conninfo(conn.info.dsn, password=conn.info.password)
+        self._conn: psycopg.Connection[Any] | None = None
+        self.columns: list[str] = []
+        self._types: list[int] = []
+
+    def __enter__(self) -> SyncViewReader:
+        conn = psycopg.connect(self._conninfo, autocommit=True)
+        self._conn = conn
+        # Values arrive JSON-ready (see _JSON_READY): no conversion per value later.
+        conn.adapters.register_loader("date", TextLoader)
+        conn.adapters.register_loader("uuid", TextLoader)
+        conn.adapters.register_loader("numeric", _JsonNumberLoader)
+        try:
+            # ISO: a date's text is `YYYY-MM-DD`, as destinations expect it.
+            conn.execute("set datestyle to 'ISO, YMD'")
+            conn.execute("begin isolation level repeatable read read only")
+            if not relation_exists(conn, self.view):
+                raise SyncViewError(f"sync view {self.view} does not exist: run `dbt build` first")
+            cursor = conn.execute(
+                sql.SQL("select * from {} limit 0").format(_identifier(self.view))
             )
+            self.columns = [column.name for column in cursor.description or []]
+            self._types = [column.type_code for column in cursor.description or []]
+            for control in (SYNC_KEY, PAYLOAD_HASH):
+                if control not in self.columns:
+                    raise SyncViewError(f"sync view {self.view} has no {control} column")
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    @property
+    def conn(self) -> psycopg.Connection[Any]:
+        if self._conn is None:
+            raise RuntimeError("SyncViewReader used outside its `with` block")
+        return self._conn
+
+    def count(self, relation: str | None = None) -> int | None:
+        """Rows of the view (or of another relation, None if it does not exist)."""
+        target = relation or self.view
+        if relation is not None and not relation_exists(self.conn, relation):
+            return None
+        row = self.conn.execute(
+            sql.SQL("select count(*) from {}").format(_identifier(target))
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def batches(self) -> Iterator[list[SyncRow]]:
+        """Every row, ordered by sync key (reproducible batches), a fetch at a time.
+
+        The payload of a row is built by `dict(zip(...))` over values that the
+        connection's loaders already made JSON-ready (dates as text, numerics as
+        numbers); only columns of other types (timestamps, ...) pass through
+        `jsonable`, so a row costs microseconds, not a Python call per value.
+        """
+        positions = {name: at for at, name in enumerate(self.columns)}
+        fields = [name for name in self.columns if not name.startswith("_")]
+        at_field = [positions[name] for name in fields]
+        convert = [
+            (name, positions[name])
+            for name in fields
+            if self._types[positions[name]] not in _JSON_READY
+        ]
+        key_at, hash_at = positions[SYNC_KEY], positions[PAYLOAD_HASH]
+        group_at, before_at = positions.get(GROUP_KEY), positions.get(BEFORE)
+        query = sql.SQL("select * from {} order by {}").format(
+            _identifier(self.view), sql.Identifier(SYNC_KEY)
         )
-    return rows
+        with self.conn.cursor(name="propsync_sync_view") as cursor:
+            cursor.itersize = self.fetch_size
+            cursor.execute(query)
+            while records := cursor.fetchmany(self.fetch_size):
+                rows: list[SyncRow] = []
+                for record in records:
+                    key = record[key_at]
+                    if key is None:
+                        raise SyncViewError(
+                            f"sync view {self.view} has a row with a null {SYNC_KEY}"
+                        )
+                    payload = dict(zip(fields, [record[at] for at in at_field], strict=True))
+                    for name, at in convert:
+                        payload[name] = jsonable(record[at])
+                    group = None if group_at is None else record[group_at]
+                    rows.append(
+                        SyncRow(
+                            sync_key=str(key),
+                            payload_hash=str(record[hash_at]),
+                            payload=payload,
+                            group_key=None if group is None else str(group),
+                            before=None if before_at is None else _as_object(record[before_at]),
+                        )
+                    )
+                yield rows
+
+
+def read_sync_view(conn: psycopg.Connection[Any], view: str) -> list[SyncRow]:
+    """Every row of `view` in memory: for tests and small tools, never the engine."""
+    with SyncViewReader(conn, view) as reader:
+        return [row for batch in reader.batches() for row in batch]

@@ -1,65 +1,48 @@
-"""The destinations the pusher can write to, and which sync view feeds each pass.
+"""The destination clients, by the name the registry uses.
 
-A new destination is one module implementing `Destination` plus an entry here.
+A destination module implements `Destination` (base.py); its entry here says
+how to build the client of one sync. Modules are imported only when a sync of
+theirs runs, so one destination's dependencies never slow another's pass.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from common.settings import Settings
 from reverse_etl.destinations.base import Destination, DestinationConfigError
-
-# (destination, pass) -> the dbt sync view that is the complete answer for that pass.
-SYNC_VIEWS: dict[tuple[str, str], str] = {
-    ("salesforce", "create"): "sync.properties_to_create",
-    ("salesforce", "update"): "sync.properties_to_update",
-}
-
-AVAILABLE = ("salesforce",)
-# Named in contracts.md, built in later slices.
-LATER = ("servicefusion", "propertyware", "supabase")
+from reverse_etl.registry import Sync
 
 
-class UnknownDestination(ValueError):
-    """Bad usage (exit 2): the message says what exists."""
-
-    exit_code = 2
-
-
-def check_destination(name: str) -> None:
-    if name in AVAILABLE:
-        return
-    if name in LATER:
-        raise UnknownDestination(
-            f"destination {name!r} is not available yet (a later slice); "
-            f"available: {', '.join(AVAILABLE)}"
-        )
-    raise UnknownDestination(f"unknown destination {name!r}; available: {', '.join(AVAILABLE)}")
-
-
-def sync_view(name: str, pass_name: str) -> str:
-    check_destination(name)
-    return SYNC_VIEWS[(name, pass_name)]
-
-
-def build_destination(name: str, settings: Settings, *, require_credentials: bool) -> Destination:
-    """The destination's client; a dry run does not need credentials."""
-    check_destination(name)
+def _salesforce(sync: Sync, settings: Settings) -> Destination:
     from reverse_etl.destinations.salesforce import SalesforceDestination
 
-    destination = SalesforceDestination(settings)
+    if sync.pass_name == "create":
+        # The create key is the object's unique external id: a duplicate on it
+        # means the record is already there (idempotent creates).
+        return SalesforceDestination(
+            settings, object_name=sync.object_name, external_id_field=sync.key
+        )
+    return SalesforceDestination(settings, object_name=sync.object_name)
+
+
+FACTORIES: dict[str, Callable[[Sync, Settings], Destination]] = {
+    "salesforce": _salesforce,
+}
+
+
+def build_destination(sync: Sync, settings: Settings, *, require_credentials: bool) -> Destination:
+    """The client of one sync; a dry run does not need credentials."""
+    try:
+        factory = FACTORIES[sync.destination]
+    except KeyError:
+        raise DestinationConfigError(
+            f"{sync.name}: no client for destination {sync.destination!r}"
+        ) from None
+    destination = factory(sync, settings)
     if require_credentials:
         destination.check_configuration()
     return destination
 
 
-__all__ = [
-    "AVAILABLE",
-    "LATER",
-    "SYNC_VIEWS",
-    "Destination",
-    "DestinationConfigError",
-    "UnknownDestination",
-    "build_destination",
-    "check_destination",
-    "sync_view",
-]
+__all__ = ["FACTORIES", "Destination", "DestinationConfigError", "build_destination"]

@@ -80,6 +80,18 @@ class Destination(Protocol):
         """Update every record by the id its payload carries; never creates."""
         ...
 
+    def read_records(
+        self, record_ids: Sequence[str], fields: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        """The current values of `fields` of these records, read from the destination
+        itself (a revert must not trust an older read-back); a record that no longer
+        exists is absent from the answer."""
+        ...
+
+    def check_configuration(self) -> None:
+        """Raise DestinationConfigError naming every missing variable; send nothing."""
+        ...
+
     def health_check(self) -> str:
         """Authenticate and make one cheap read; return a line to print or raise."""
         ...

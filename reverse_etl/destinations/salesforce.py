@@ -1,4 +1,4 @@
-"""Salesforce `Product_Property__c` through sObject Collections (contracts.md section 5).
+"""Salesforce `Product_Property__c` through sObject Collections (docs/warehouse.md).
 
 - Auth: OAuth2 client credentials at `{instance}/services/oauth2/token` (form body).
   The token is fetched lazily, at the first write, so a dry run or an empty view
@@ -12,6 +12,9 @@
   never an overwrite.
 - `403 REQUEST_LIMIT_EXCEEDED` (the daily API allocation is spent) aborts the pass:
   every further request would fail the same way and eat into tomorrow's budget.
+- Transport: `common.http.policy_session(settings, "salesforce")`, the stack every
+  client shares (retries, SALESFORCE_MAX_RPS, circuit breaker, TLS); it counts every
+  request it sends, token requests and retries included (`api_requests`).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 
 import requests
 
-from common.http import HttpClient, make_client
+from common.http import PolicySession, policy_session
 from common.redaction import redact, register_secret
 from common.settings import Settings
 from reverse_etl.destinations.base import (
@@ -38,6 +41,8 @@ from reverse_etl.destinations.base import (
 OBJECT_NAME = "Product_Property__c"
 EXTERNAL_ID_FIELD = "Snappt_Property_ID__c"
 MAX_BATCH = 200  # the sObject Collections limit
+# Ids per read query: 200 ids of 18 characters keep the URL far below its limits.
+READ_CHUNK = 200
 
 # "duplicate value found: Snappt_Property_ID__c duplicates value on record with id: a0B..."
 _DUPLICATE_ID = re.compile(r"\bid:\s*([a-zA-Z0-9]{15,18})\b")
@@ -60,6 +65,10 @@ def id18(record_id: str) -> str:
                 bits |= 1 << position
         suffix += alphabet[bits]
     return record_id + suffix
+
+
+def _soql_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("'", "\\'")
 
 
 def _errors_of(response: requests.Response) -> list[dict[str, Any]]:
@@ -95,24 +104,22 @@ class SalesforceDestination:
         *,
         object_name: str = OBJECT_NAME,
         external_id_field: str = EXTERNAL_ID_FIELD,
-        client: HttpClient | None = None,
+        session: PolicySession | None = None,
     ) -> None:
         self.object_name = object_name
         self.external_id_field = external_id_field
         self._settings = settings
-        self._client = client or make_client(
-            settings, name="salesforce", max_rps=settings.salesforce.max_rps
-        )
+        self._session = session or policy_session(settings, "salesforce")
         self._token: str | None = None
         self._api_root: str | None = None
         self.token_requests = 0
 
     @property
     def api_requests(self) -> int:
-        return self._client.requests_sent
+        return self._session.requests_sent
 
     def close(self) -> None:
-        self._client.close()
+        self._session.close()
 
     # -- configuration and auth -------------------------------------------------------
 
@@ -140,8 +147,7 @@ class SalesforceDestination:
         assert settings.salesforce.client_id and settings.salesforce.client_secret
         instance = str(settings.salesforce.instance_url)
         self.token_requests += 1
-        response = self._client.request(
-            "POST",
+        response = self._session.post(
             f"{instance}/services/oauth2/token",
             data={
                 "grant_type": "client_credentials",
@@ -173,7 +179,7 @@ class SalesforceDestination:
         register_secret(token)
         self._token = token
         # The configured instance, not the token's `instance_url`: the token is issued
-        # by that same My Domain host (contracts.md), and the read-back (extract/)
+        # by that same My Domain host (docs/configuration.md), and the read-back (extract/)
         # calls the configured URL too, so both sides always talk to one server.
         self._api_root = instance.rstrip("/")
 
@@ -187,13 +193,15 @@ class SalesforceDestination:
         """One API call with a valid session: a rejected session is renewed once."""
         if self._token is None:
             self._authenticate()
-        response = self._client.request(method, self._api(path), headers=self._headers(), **kwargs)
+        response = self._session.request(
+            method, self._api(path), headers=self._headers(), **kwargs
+        )
         if response.status_code == 401:
             # Sessions expire (timeout, revoked, password change); one fresh token is
             # the documented remedy, a second 401 means something else is wrong.
             self._token = None
             self._authenticate()
-            response = self._client.request(
+            response = self._session.request(
                 method, self._api(path), headers=self._headers(), **kwargs
             )
             if response.status_code == 401:
@@ -240,6 +248,30 @@ class SalesforceDestination:
             self._update_outcome(result, record)
             for result, record in zip(results, records, strict=True)
         ]
+
+    def read_records(
+        self, record_ids: Sequence[str], fields: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        """Current values by SOQL `Id IN (...)`, a few hundred ids a query."""
+        wanted = [name for name in fields if name.lower() != "id"]
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(record_ids), READ_CHUNK):
+            chunk = record_ids[start : start + READ_CHUNK]
+            ids = ", ".join("'" + _soql_escape(record_id) + "'" for record_id in chunk)
+            soql = f"SELECT Id, {', '.join(wanted)} FROM {self.object_name} WHERE Id IN ({ids})"
+            response = self._call("GET", "/query", params={"q": soql})
+            while True:
+                body = response.json()
+                for record in body.get("records", []):
+                    values = {name: record.get(name) for name in wanted}
+                    found[id18(str(record["Id"]))] = values
+                following = body.get("nextRecordsUrl")
+                if body.get("done", True) or not following:
+                    break
+                # nextRecordsUrl starts with /services/data/vXX.X; _call adds that prefix.
+                prefix = f"/v{self._settings.salesforce.api_version}"
+                response = self._call("GET", following.split(prefix, 1)[-1])
+        return found
 
     def health_check(self) -> str:
         response = self._call(

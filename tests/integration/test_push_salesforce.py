@@ -1,7 +1,7 @@
 """The Salesforce push against the simulator over HTTPS and a real warehouse.
 
 Each test writes `sync.properties_to_create` / `sync.properties_to_update` itself
-(plain tables with the columns of docs/design.md) in a fresh database, runs a pass
+(plain tables with the columns of docs/warehouse.md, "Sync views") in a fresh database, runs a pass
 and checks the simulator's state and request log. Waits between retries are
 recorded instead of slept (the client's sleep is injected), so faults cost no time.
 """
@@ -9,11 +9,8 @@ recorded instead of slept (the client's sleep is injected), so faults cost no ti
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import io
-import json
 import socket
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,25 +19,32 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
-from psycopg.types.json import Jsonb
 from rich.console import Console
 from typer.testing import CliRunner
 
-from common.http import make_client
+from common.http import policy_session
 from common.settings import Settings
-from reverse_etl import cli
+from reverse_etl import cli, engine, registry
 from reverse_etl.destinations.salesforce import SalesforceDestination, id18
 from reverse_etl.engine import RunResult, run_pass
 from reverse_etl.ledger import Ledger
+from reverse_etl.observer import ConsoleObserver
 from sandbox.salesforce_admin import SalesforceAdmin
+from tests.conformance.harness import Sleeps
+from tests.conformance.salesforce import (
+    KEY,
+    TOKEN_PATH,
+    WRITE_PATH,
+    as_sent,
+    create_payload,
+    create_sync_views,
+    put_creates,
+    put_updates,
+)
 
 pytestmark = pytest.mark.integration
 
-KEY = "Snappt_Property_ID__c"
-FEATURES = ("Fraud_Detection", "Income_Verification", "IDV", "Rent_Verification")
 TEXT_FIELDS = ("Name", "Company_Name__c", "Street__c", "City__c", "State__c", "Postal_Code__c")
-WRITE_PATH = "/composite/sobjects"
-TOKEN_PATH = "/services/oauth2/token"
 
 
 # -- the simulator and the warehouse ------------------------------------------------
@@ -88,27 +92,10 @@ def sim(salesforce_sim: Any) -> Sim:
     )
 
 
-CREATE_COLUMNS = (
-    '"Name" text, "Snappt_Property_ID__c" text, "Company_Name__c" text, "Street__c" text, '
-    '"City__c" text, "State__c" text, "Postal_Code__c" text, '
-    + ", ".join(f'"{f}_Enabled__c" boolean, "{f}_Enabled_Date__c" date' for f in FEATURES)
-    + ', "Active_Property_Count__c" integer, "Contributing_Property_IDs__c" text'
-)
-
-
 @pytest.fixture
 def warehouse(fresh_database: str) -> Iterator[psycopg.Connection[Any]]:
     with psycopg.connect(fresh_database, autocommit=True) as conn:
-        conn.execute("create schema sync")
-        conn.execute(
-            f"create table sync.properties_to_create ({CREATE_COLUMNS}, "
-            "_sync_key text, _payload_hash text, _group_key text)"
-        )
-        update_columns = CREATE_COLUMNS.replace('"Snappt_Property_ID__c" text, ', "")
-        conn.execute(
-            f'create table sync.properties_to_update ("Id" text, {update_columns}, '
-            "_sync_key text, _payload_hash text, _group_key text, _before jsonb)"
-        )
+        create_sync_views(conn)
         yield conn
 
 
@@ -133,19 +120,11 @@ def settings_for(sim: Sim, conn: psycopg.Connection[Any], **overrides: Any) -> S
     return Settings.from_env(values)  # type: ignore[call-arg]
 
 
-class Sleeps(list[float]):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
 def destination_for(settings: Settings, sleeps: Sleeps | None = None) -> SalesforceDestination:
-    client = make_client(
-        settings,
-        name="salesforce",
-        max_rps=settings.salesforce.max_rps,
-        sleep=sleeps if sleeps is not None else Sleeps(),
+    session = policy_session(
+        settings, "salesforce", sleep=sleeps if sleeps is not None else Sleeps()
     )
-    return SalesforceDestination(settings, client=client)
+    return SalesforceDestination(settings, session=session)
 
 
 def push(
@@ -156,15 +135,14 @@ def push(
     **options: Any,
 ) -> RunResult:
     target = destination or destination_for(settings)
-    view = f"sync.properties_to_{pass_name}"
+    options.setdefault("gate", _passing_gate)
     try:
         return run_pass(
             settings,
             Ledger(conn),
             target,
-            pass_name,  # type: ignore[arg-type]
-            view,
-            console=Console(file=io.StringIO(), width=200),
+            registry.by_name(f"salesforce.properties.{pass_name}"),
+            observer=ConsoleObserver(Console(file=io.StringIO(), width=200)),
             **options,
         )
     finally:
@@ -175,74 +153,6 @@ def push(
 # -- view rows ------------------------------------------------------------------------
 
 
-def property_id(number: int) -> str:
-    return str(uuid.UUID(int=number + 1))
-
-
-def create_payload(number: int) -> dict[str, Any]:
-    pid = property_id(number)
-    payload: dict[str, Any] = {
-        "Name": f"Property {number}",
-        KEY: pid,
-        "Company_Name__c": f"Company {number % 7}",
-        "Street__c": f"{number} Main St",
-        "City__c": "Austin",
-        "State__c": "TX",
-        "Postal_Code__c": f"{78700 + number % 100}",
-    }
-    for index, feature in enumerate(FEATURES):
-        enabled = (number + index) % 3 == 0
-        payload[f"{feature}_Enabled__c"] = enabled
-        payload[f"{feature}_Enabled_Date__c"] = (
-            dt.date(2024, 1, 1) + dt.timedelta(days=number % 300) if enabled else None
-        )
-    payload["Active_Property_Count__c"] = 1 + number % 2
-    payload["Contributing_Property_IDs__c"] = pid
-    return payload
-
-
-def payload_hash(payload: dict[str, Any]) -> str:
-    return hashlib.md5(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def put_creates(conn: psycopg.Connection[Any], payloads: list[dict[str, Any]]) -> None:
-    conn.execute("truncate sync.properties_to_create")
-    if not payloads:
-        return
-    columns = list(payloads[0])
-    names = ", ".join(f'"{c}"' for c in columns)
-    marks = ", ".join(["%s"] * (len(columns) + 3))
-    with conn.cursor() as cursor:
-        cursor.executemany(
-            f"insert into sync.properties_to_create ({names}, _sync_key, _payload_hash, "
-            f"_group_key) values ({marks})",
-            [[*(p[c] for c in columns), p[KEY], payload_hash(p), p[KEY]] for p in payloads],
-        )
-
-
-def put_updates(
-    conn: psycopg.Connection[Any], rows: list[tuple[dict[str, Any], dict[str, Any]]]
-) -> None:
-    conn.execute("truncate sync.properties_to_update")
-    columns = list(rows[0][0])
-    names = ", ".join(f'"{c}"' for c in columns)
-    marks = ", ".join(["%s"] * (len(columns) + 4))
-    with conn.cursor() as cursor:
-        cursor.executemany(
-            f"insert into sync.properties_to_update ({names}, _sync_key, _payload_hash, "
-            f"_group_key, _before) values ({marks})",
-            [
-                [*(row[c] for c in columns), row["Id"], payload_hash(row), row["Id"], Jsonb(b)]
-                for row, b in rows
-            ],
-        )
-
-
-def as_sent(payload: dict[str, Any]) -> dict[str, Any]:
-    """What Salesforce should hold for a payload: dates as YYYY-MM-DD."""
-    return {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in payload.items()}
-
-
 def assert_holds_exactly(sim: Sim, payloads: list[dict[str, Any]]) -> None:
     """One record per Snappt id, each holding its payload's values."""
     records = sim.by_key()
@@ -251,13 +161,6 @@ def assert_holds_exactly(sim: Sim, payloads: list[dict[str, Any]]) -> None:
         (record,) = records[payload[KEY]]
         for field, value in as_sent(payload).items():
             assert record[field] == value, (payload[KEY], field)
-
-
-def ledger_outcomes(conn: psycopg.Connection[Any], result: RunResult) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for record in Ledger(conn).records(result.run_id):  # type: ignore[arg-type]
-        counts[record["outcome"]] = counts.get(record["outcome"], 0) + 1
-    return counts
 
 
 # -- create pass ----------------------------------------------------------------------
@@ -290,13 +193,6 @@ def test_create_pass_creates_each_record_once(sim: Sim, warehouse: psycopg.Conne
     present = Ledger(warehouse).records(again.run_id)  # type: ignore[arg-type]
     assert all(r["record_id"] == ids[r["sync_key"]] for r in present)
 
-    # After the read-back the view is empty: zero requests of any kind.
-    put_creates(warehouse, [])
-    mark = sim.admin.request_count()
-    empty = push(settings, warehouse, "create")
-    assert sim.admin.request_count() == mark
-    assert (empty.api_requests, empty.status) == (0, "succeeded")
-
 
 def test_450_records_cost_exactly_three_write_requests(
     sim: Sim, warehouse: psycopg.Connection[Any]
@@ -310,36 +206,6 @@ def test_450_records_cost_exactly_three_write_requests(
     assert [e["method"] for e in sim.writes()] == ["POST"] * 3
     assert result.counts.created == 450
     assert sim.admin.record_count() == 450
-
-
-def test_a_rejected_record_is_recorded_and_its_batch_continues(
-    sim: Sim, warehouse: psycopg.Connection[Any]
-) -> None:
-    payloads = [create_payload(n) for n in range(5)]
-    payloads[3]["City__c"] = "Llanfairpwllgwyngyllgogerychwyrndrobwllllantysiliogogogoch"
-    put_creates(warehouse, payloads)
-
-    result = push(settings_for(sim, warehouse), warehouse, "create")
-
-    assert (result.status, result.exit_code) == ("partial", 1)
-    assert (result.counts.created, result.counts.rejected) == (4, 1)
-    assert len(sim.writes()) == 1
-    assert sorted(sim.by_key()) == sorted(p[KEY] for i, p in enumerate(payloads) if i != 3)
-    (rejection,) = warehouse.execute(
-        "select sync_key, error_code, error_message, error_fields, payload "
-        "from reverse_etl.rejected_records"
-    ).fetchall()
-    sync_key, code, message, fields, payload = rejection
-    assert (sync_key, code, fields) == (payloads[3][KEY], "STRING_TOO_LONG", "City__c")
-    assert "data value too large" in message and "max length=40" in message
-    assert payload["City__c"] == payloads[3]["City__c"]
-
-    # The next run does not spend a write on the same bad row.
-    put_creates(warehouse, [payloads[3]])
-    before = len(sim.writes())
-    rerun = push(settings_for(sim, warehouse), warehouse, "create")
-    assert len(sim.writes()) == before
-    assert ledger_outcomes(warehouse, rerun) == {"skipped_known_rejection": 1}
 
 
 # -- faults ---------------------------------------------------------------------------
@@ -403,61 +269,6 @@ def test_faults_end_in_the_no_fault_state(
         assert 1.0 in sleeps  # Retry-After: 1 honoured (recorded, not slept)
 
 
-@pytest.mark.parametrize("kind", ["drop_after", "503_after"])
-def test_lost_response_on_the_first_create_request_makes_no_duplicate(
-    sim: Sim, warehouse: psycopg.Connection[Any], kind: str
-) -> None:
-    payloads = [create_payload(n) for n in range(250)]
-    put_creates(warehouse, payloads)
-    settings = settings_for(sim, warehouse)
-    destination = destination_for(settings)
-    destination.health_check()  # the session first, so the fault hits the write
-    sim.admin.set_faults(next=[kind], methods=["POST"])
-
-    result = push(settings, warehouse, "create", destination=destination)
-    destination.close()
-
-    writes = sim.writes()
-    # First batch: applied, answer lost, sent again; second batch: once.
-    assert [(e["records"], e["fault"], e["applied"]) for e in writes] == [
-        (200, kind, True),
-        (200, None, False),
-        (50, None, True),
-    ]
-    assert writes[1]["error_codes"] == ["DUPLICATE_VALUE"] * 200
-    assert_holds_exactly(sim, payloads)
-    assert (result.counts.already_present, result.counts.created) == (200, 50)
-    assert result.status == "succeeded"
-
-
-def test_expired_session_mid_pass_gets_one_new_token(
-    sim: Sim, warehouse: psycopg.Connection[Any]
-) -> None:
-    payloads = [create_payload(n) for n in range(450)]
-    put_creates(warehouse, payloads)
-    settings = settings_for(sim, warehouse)
-    destination = destination_for(settings)
-    original = destination.create
-    calls = 0
-
-    def create_expiring_after_first(batch: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        if calls == 2:
-            sim.admin.expire_tokens()
-        return original(batch)
-
-    destination.create = create_expiring_after_first  # type: ignore[method-assign]
-    result = push(settings, warehouse, "create", destination=destination)
-    destination.close()
-
-    assert len(sim.tokens()) == 2
-    statuses = [e["status"] for e in sim.writes()]
-    assert statuses == [200, 401, 200, 200]
-    assert result.status == "succeeded" and result.counts.created == 450
-    assert_holds_exactly(sim, payloads)
-
-
 def test_request_limit_exceeded_aborts_with_exit_3(
     sim: Sim,
     warehouse: psycopg.Connection[Any],
@@ -467,7 +278,7 @@ def test_request_limit_exceeded_aborts_with_exit_3(
     payloads = [create_payload(n) for n in range(450)]
     put_creates(warehouse, payloads)
     sim.admin.configure(daily_limit=1)  # the first write spends the allocation
-    monkeypatch.setattr(cli, "default_gate", lambda: _passing_gate)
+    monkeypatch.setattr(engine, "load_gate", lambda: _passing_gate)
 
     outcome = CliRunner().invoke(
         cli.app, ["push", "salesforce", "--pass", "create"], env=cli_env(sim, warehouse, tmp_path)
@@ -528,25 +339,6 @@ def test_update_pass_updates_by_id_and_never_creates(
 # -- dry run --------------------------------------------------------------------------
 
 
-def test_dry_run_sends_nothing_at_all(sim: Sim, warehouse: psycopg.Connection[Any]) -> None:
-    put_creates(warehouse, [create_payload(n) for n in range(3)])
-    ids = sim.admin.load_records([as_sent(create_payload(10))])
-    row = {k: v for k, v in create_payload(10).items() if k != KEY}
-    before = as_sent(row)
-    row["City__c"] = "Houston"
-    put_updates(warehouse, [({"Id": ids[0], **row}, before)])
-    settings = settings_for(sim, warehouse)
-
-    created = push(settings, warehouse, "create", dry_run=True)
-    updated = push(settings, warehouse, "update", dry_run=True)
-
-    assert sim.log() == []  # not even a token request
-    assert ledger_outcomes(warehouse, created) == {"would_create": 3}
-    assert ledger_outcomes(warehouse, updated) == {"would_update": 1}
-    assert sim.admin.record_count() == 1
-    assert sim.admin.records()[0]["City__c"] == "Austin"
-
-
 def test_dry_run_from_the_environment_through_the_cli(
     sim: Sim,
     warehouse: psycopg.Connection[Any],
@@ -558,7 +350,7 @@ def test_dry_run_from_the_environment_through_the_cli(
     before = as_sent(row)
     row["Street__c"] = "1 New Road"
     put_updates(warehouse, [({"Id": ids[0], **row}, before)])
-    monkeypatch.setattr(cli, "default_gate", lambda: _failing_gate)  # not asked in a dry run
+    monkeypatch.setattr(engine, "load_gate", lambda: _failing_gate)  # not asked in a dry run
 
     outcome = CliRunner().invoke(
         cli.app,
@@ -583,7 +375,7 @@ def test_cli_errors_are_one_line_with_their_exit_code(
     later = runner.invoke(cli.app, ["push", "servicefusion", "--pass", "create"], env=env)
     assert later.exit_code == 2
     assert later.stderr.strip().count("\n") == 0
-    assert "not available yet" in later.stderr
+    assert "no sync is registered for destination 'servicefusion'" in later.stderr
 
     bad = runner.invoke(
         cli.app, ["push", "salesforce", "--pass", "create"], env={**env, "SALESFORCE_MAX_RPS": "-1"}
@@ -609,7 +401,7 @@ def test_unreachable_salesforce_stops_the_pass_with_exit_3(
     tmp_path: Path,
 ) -> None:
     put_creates(warehouse, [create_payload(n) for n in range(3)])
-    monkeypatch.setattr(cli, "default_gate", lambda: _passing_gate)
+    monkeypatch.setattr(engine, "load_gate", lambda: _passing_gate)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         dead = f"https://127.0.0.1:{sock.getsockname()[1]}"  # nobody listens after this
@@ -667,15 +459,26 @@ def test_health_exit_code_follows_the_alert_level(
     warehouse.execute("create schema monitoring")
     warehouse.execute(
         "create table monitoring.sync_monitoring_dashboard "
-        "(create_queue_size integer, error_rate numeric, alert_level text)"
+        "(sync_name text, queue_size integer, alert_level text)"
     )
+    # One row per registered sync; the worst level is the exit code.
     warehouse.execute(
-        "insert into monitoring.sync_monitoring_dashboard values (3, 0.01, %s)", (level,)
+        "insert into monitoring.sync_monitoring_dashboard values "
+        "('salesforce.properties.create', 3, %s), ('salesforce.properties.update', 0, 'OK')",
+        (level,),
     )
     outcome = CliRunner().invoke(cli.app, ["health"], env=env)
     assert outcome.exit_code == code, outcome.output
     assert f"alert level: {level}" in outcome.stdout
-    assert "create_queue_size" in outcome.stdout
+    assert "salesforce.properties.update" in outcome.stdout and "queue_size" in outcome.stdout
+
+    # A registered sync without a row means the models are older than the registry.
+    warehouse.execute(
+        "delete from monitoring.sync_monitoring_dashboard "
+        "where sync_name = 'salesforce.properties.update'"
+    )
+    stale = CliRunner().invoke(cli.app, ["health"], env=env)
+    assert stale.exit_code == 2 and "no row for salesforce.properties.update" in stale.stderr
 
 
 # -- helpers for the CLI --------------------------------------------------------------
@@ -686,7 +489,7 @@ class _Gate:
     ok: bool
     summary: str
 
-    def __call__(self, *_: Any) -> _Gate:
+    def __call__(self, *_: Any, **__: Any) -> _Gate:
         return self
 
 

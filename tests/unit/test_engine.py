@@ -2,7 +2,7 @@
 
 The fake destination behaves like a destination with a unique external id: a
 second create of the same key answers `already_present`, never a second record.
-Each test writes the sync view itself (a plain table with the design.md control
+Each test writes the sync view itself (a plain table with the docs/warehouse.md control
 columns) and checks the destination's state and the ledger.
 """
 
@@ -31,8 +31,10 @@ from reverse_etl.destinations.base import (
     ok,
     rejected,
 )
-from reverse_etl.engine import RunResult, field_diff, run_pass
+from reverse_etl.engine import PassLocked, RunResult, field_diff, run_pass
 from reverse_etl.ledger import Ledger
+from reverse_etl.observer import ConsoleObserver, SilentObserver
+from reverse_etl.registry import Sync
 from reverse_etl.warehouse import SyncRow
 
 CREATE_VIEW = "sync.properties_to_create"
@@ -225,6 +227,26 @@ def put_updates(conn: psycopg.Connection[Any], rows: list[tuple[dict[str, Any], 
         )
 
 
+def sync_for(pass_name: str = "create", *, gated: bool = False, **fields: Any) -> Sync:
+    """A registry entry for the fake destination's views."""
+    gate: dict[str, Any] = (
+        {"gate": "fake"} if gated else {"no_gate_reason": "the fake destination has no gate"}
+    )
+    return Sync(
+        **{
+            "destination": "fake",
+            "object_name": "Thing__c",
+            "entity": "things",
+            "pass_name": pass_name,
+            "view": CREATE_VIEW if pass_name == "create" else UPDATE_VIEW,
+            "key": KEY if pass_name == "create" else "Id",
+            "batch_size": 200,
+            **gate,
+            **fields,
+        }
+    )
+
+
 def push(
     conn: psycopg.Connection[Any],
     destination: FakeDestination,
@@ -233,13 +255,15 @@ def push(
 ) -> tuple[RunResult, str]:
     output = io.StringIO()
     config = options.pop("config", None) or settings()
+    sync = options.pop("sync", None) or sync_for(
+        pass_name, gated=options.get("gate") is not None
+    )
     result = run_pass(
         config,
         Ledger(conn),
         destination,
-        pass_name,  # type: ignore[arg-type]
-        CREATE_VIEW if pass_name == "create" else UPDATE_VIEW,
-        console=Console(file=output, width=200),
+        sync,
+        observer=ConsoleObserver(Console(file=output, width=200)),
         **options,
     )
     return result, output.getvalue()
@@ -369,7 +393,9 @@ def test_known_rejection_is_skipped_until_its_payload_changes(
     second, output = push(conn, destination)
     assert destination.api_requests == 1
     assert outcomes(conn, second) == {"p-00007": "skipped_known_rejection"}
-    assert (second.counts.skipped, second.status, second.exit_code) == (1, "partial", 1)
+    # Set aside, not rejected by this run: the run succeeds (the rejection stays
+    # visible in `reverse-etl rejected` and health).
+    assert (second.counts.skipped, second.status, second.exit_code) == (1, "succeeded", 0)
     assert "--retry-rejected" in output
     (record,) = Ledger(conn).records(second.run_id)  # type: ignore[arg-type]
     assert record["error_code"] == "STRING_TOO_LONG"
@@ -406,8 +432,8 @@ def test_empty_view_sends_nothing(conn: psycopg.Connection[Any]) -> None:
     destination = FakeDestination()
     gate_calls: list[tuple[str, str]] = []
 
-    def gate(_settings: Settings, name: str, pass_name: str) -> Any:
-        gate_calls.append((name, pass_name))
+    def gate(_settings: Settings, sync: Sync, *, max_rows: int | None) -> Any:
+        gate_calls.append((sync.destination, sync.pass_name))
         raise AssertionError("no gate for an empty pass")
 
     result, _ = push(conn, destination, gate=gate)
@@ -466,8 +492,9 @@ class StubGate:
         self.ok, self.summary = ok, summary
         self.calls: list[tuple[str, str]] = []
 
-    def __call__(self, _settings: Settings, destination: str, pass_name: str) -> StubGate:
-        self.calls.append((destination, pass_name))
+    def __call__(self, _settings: Settings, sync: Sync, *, max_rows: int | None) -> StubGate:
+        self.calls.append((sync.destination, sync.pass_name))
+        self.max_rows = max_rows
         return self
 
 
@@ -502,7 +529,7 @@ def test_gate_that_crashes_blocks_the_push(conn: psycopg.Connection[Any]) -> Non
     put_creates(conn, [create_row(1)])
     destination = FakeDestination()
 
-    def broken_gate(*_: Any) -> Any:
+    def broken_gate(*_: Any, **__: Any) -> Any:
         raise RuntimeError("gx exploded")
 
     result, _ = push(conn, destination, gate=broken_gate)
@@ -621,3 +648,135 @@ def test_field_diff_ignores_the_record_id_and_equal_values() -> None:
         ("C", "z", None),
         ("D", "2024-01-01", "2024-01-02"),
     ]
+
+
+# -- the spine: gate fails closed, share caps, one pass per sync, nothing printed ------
+
+
+def test_a_gate_that_cannot_be_imported_blocks_unless_skipped(
+    conn: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    put_creates(conn, [create_row(n) for n in range(3)])
+    destination = FakeDestination()
+    # `None` in sys.modules makes the import fail as a missing module would.
+    monkeypatch.setitem(sys.modules, "reverse_etl.quality", None)
+    gated = sync_for("create", gated=True)
+
+    blocked, _ = push(conn, destination, sync=gated)
+    assert destination.calls == []
+    assert (blocked.status, blocked.exit_code, blocked.gate) == ("blocked", 4, "unavailable")
+    assert "--skip-gate" in (blocked.error or "")
+    assert "\n" not in (blocked.error or "")
+
+    skipped, output = push(conn, destination, sync=gated, skip_gate=True)
+    assert skipped.counts.created == 3
+    assert ledger_run(conn, skipped)["gate"] == "skipped_by_user"
+    assert "--skip-gate" in output
+
+
+def test_gate_receives_the_safe_mode_bound_and_the_ledger_records_it(
+    conn: psycopg.Connection[Any],
+) -> None:
+    put_creates(conn, [create_row(n) for n in range(3)])
+    gate = StubGate(True, "data-quality gate fake/create: passed")
+    result, _ = push(conn, FakeDestination(), gate=gate)
+    assert gate.max_rows == 5000  # SAFE_MODE_MAX_CREATES of settings()
+    assert ledger_run(conn, result)["gate"] == "passed"
+
+
+def test_share_cap_counts_the_destination_records(conn: psycopg.Connection[Any]) -> None:
+    conn.execute("create schema raw_fake")
+    conn.execute("create table raw_fake.things (id text)")
+    conn.execute("insert into raw_fake.things select 'r' || g from generate_series(1, 10) as g")
+    put_creates(conn, [create_row(n) for n in range(6)])
+    destination = FakeDestination()
+    capped = sync_for("create", max_share=0.5, destination_table="raw_fake.things")
+
+    # 6 rows > 0.5 x 10 records: blocked, nothing sent.
+    blocked, _ = push(conn, destination, sync=capped)
+    assert (blocked.status, blocked.exit_code) == ("blocked", 4)
+    assert "0.5 x the records in raw_fake.things" in (blocked.error or "")
+    assert destination.calls == []
+
+    # An empty destination is bounded by the count alone (a first load).
+    conn.execute("truncate raw_fake.things")
+    first_load, _ = push(conn, destination, sync=capped)
+    assert first_load.counts.created == 6
+
+
+def test_a_second_identical_pass_is_refused_while_one_holds_the_lock(
+    conn: psycopg.Connection[Any], fresh_database: str
+) -> None:
+    put_creates(conn, [create_row(1)])
+    destination = FakeDestination()
+    sync = sync_for("create")
+    with psycopg.connect(fresh_database, autocommit=True) as other:
+        holder = Ledger(other)
+        holder.migrate()
+        with holder.pass_lock(sync.name) as locked:
+            assert locked
+            with pytest.raises(PassLocked) as refused:
+                push(conn, destination, sync=sync)
+    assert refused.value.exit_code == 3
+    assert destination.calls == []
+    # Released: the next pass goes through.
+    result, _ = push(conn, destination, sync=sync)
+    assert result.counts.created == 1
+
+
+def test_the_engine_prints_nothing_itself(
+    conn: psycopg.Connection[Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    put_creates(conn, [create_row(n) for n in range(3)])
+    rows = [create_row(n) for n in range(3)]
+    rows[1]["City__c"] = "Z" * 45
+    put_creates(conn, rows)
+    result = run_pass(
+        settings(),
+        Ledger(conn),
+        FakeDestination(validate=city_too_long),
+        sync_for("create"),
+        observer=SilentObserver(),
+    )
+    assert (result.counts.created, result.counts.rejected) == (2, 1)
+    assert [entry.sync_key for entry in result.rejections] == ["p-00001"]
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+
+
+def test_a_view_larger_than_one_fetch_streams_in_order(conn: psycopg.Connection[Any]) -> None:
+    from reverse_etl.engine import PassEngine
+
+    put_creates(conn, [create_row(n) for n in range(1234)])
+    destination = FakeDestination()
+    engine = PassEngine(settings(), Ledger(conn), destination, fetch_rows=500)
+    result = engine.run(sync_for("create"))
+    # Fetches of 500 are cut into batches of 200: 200, 200, 100, 200, 200, 100, 200, 34.
+    assert [size for _, size in destination.calls] == [200, 200, 100, 200, 200, 100, 200, 34]
+    assert result.counts.created == 1234 == result.rows_in_view
+    keys = [r["sync_key"] for r in Ledger(conn).records(result.run_id)]  # type: ignore[arg-type]
+    assert keys == sorted(keys) and len(set(keys)) == 1234
+
+
+def test_outstanding_rejections_list_each_record_until_it_goes_through(
+    conn: psycopg.Connection[Any],
+) -> None:
+    rows = [create_row(1, city="Y" * 50), create_row(2, city="Z" * 60), create_row(3)]
+    put_creates(conn, rows)
+    destination = FakeDestination(validate=city_too_long)
+    push(conn, destination)
+    push(conn, destination)  # both set aside: still one entry each
+    ledger = Ledger(conn)
+    outstanding = ledger.outstanding_rejections("fake.things.create")
+    assert [(r["sync_key"], r["error_code"], r["error_fields"]) for r in outstanding] == [
+        ("p-00001", "STRING_TOO_LONG", "City__c"),
+        ("p-00002", "STRING_TOO_LONG", "City__c"),
+    ]
+
+    # p-00001 is fixed at the source: created, so settled.
+    put_creates(conn, [create_row(1), rows[1]])
+    push(conn, destination)
+    assert [r["sync_key"] for r in ledger.outstanding_rejections()] == ["p-00002"]
+    assert ledger.outstanding_rejections("fake.other.create") == []

@@ -121,9 +121,18 @@ def run_salesforce_workflow(warehouse_dsn: str, admin: SalesforceAdmin) -> int:
 
 
 def read_dashboard(warehouse_dsn: str) -> dict[str, Any]:
+    """The slice's figures and each sync's alert level (`alert <sync name>`)."""
     with psycopg.connect(warehouse_dsn, row_factory=dict_row) as conn:
-        row = conn.execute("select * from monitoring.sync_monitoring_dashboard").fetchone()
-    return dict(row or {})
+        row = conn.execute("select * from monitoring.salesforce_property_sync_health").fetchone()
+        levels = conn.execute(
+            "select sync_name, alert_level, alert_reasons "
+            "from monitoring.sync_monitoring_dashboard order by sync_name"
+        ).fetchall()
+    figures = dict(row or {})
+    for level in levels:
+        reason = f" ({level['alert_reasons']})" if level["alert_reasons"] else ""
+        figures[f"alert {level['sync_name']}"] = f"{level['alert_level']}{reason}"
+    return figures
 
 
 def read_runs(warehouse_dsn: str, since: float) -> list[dict[str, Any]]:
@@ -165,7 +174,7 @@ def print_summary(
         )
     console.print(table)
 
-    health = Table(title="Salesforce health (monitoring.sync_monitoring_dashboard)")
+    health = Table(title="Salesforce health (monitoring models)")
     health.add_column("figure")
     health.add_column("before", justify="right")
     health.add_column("after", justify="right")
@@ -177,7 +186,11 @@ def print_summary(
         ("update queue", "update_queue_size", str),
         ("unchanged matched records", "matched_records_in_sync", str),
         ("multi-property groups", "multi_property_groups", str),
-        ("alert level", "alert_level", str),
+        *(
+            (key.removeprefix("alert "), key, str)
+            for key in sorted({*before, *after})
+            if key.startswith("alert ")
+        ),
     ]
     for label, key, fmt in figures:
         health.add_row(label, fmt(before.get(key)), fmt(after.get(key)))
@@ -185,6 +198,11 @@ def print_summary(
     console.print(
         f"Salesforce API requests this run: {all_requests} in all, {write_requests} writes "
         "(simulator request log)."
+    )
+    console.print(
+        "\nNext: `reverse-etl runs` (every pass), `reverse-etl health` (alert level per "
+        "sync), `reverse-etl syncs` (what is registered), `make docs` (lineage), "
+        "`make sandbox-down` (stop the stack)."
     )
 
 

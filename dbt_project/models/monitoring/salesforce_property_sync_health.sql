@@ -1,5 +1,6 @@
 {#-
-  One row of health figures for the RDS -> Salesforce Product_Property__c sync.
+  One row of health figures for the RDS -> Salesforce Product_Property__c slice;
+  sync_monitoring_dashboard turns it into one row per sync.
   A view: `reverse-etl health` reads it live, so runs recorded after the last
   `dbt build` count. Thresholds are project vars (dbt_project.yml).
 -#}

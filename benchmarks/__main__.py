@@ -34,74 +34,15 @@ from psycopg.rows import dict_row
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.engine import bench_engine
+from benchmarks.harness import comparison, measure, stack_env, warehouse_dsn
 from sandbox.salesforce_admin import SalesforceAdmin
-from sandbox.stack import free_port, read_env_file
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 BIN = Path(sys.executable).parent
 console = Console()
 app = typer.Typer(add_completion=False)
-
-MEASURE = """
-import json, resource, subprocess, sys, time
-started = time.perf_counter()
-code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode
-seconds = time.perf_counter() - started
-peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-print(json.dumps({"code": code, "seconds": seconds, "peak_mib": peak_kib / 1024}))
-"""
-
-
-def measure(command: list[str], env: dict[str, str]) -> dict[str, float]:
-    """Wall time and the peak RSS of one command, in a process of its own."""
-    result = subprocess.run(
-        [sys.executable, "-c", MEASURE, *command],
-        cwd=ROOT, env=env, capture_output=True, text=True, check=True,
-    )
-    figures = json.loads(result.stdout.strip().splitlines()[-1])
-    if figures["code"] not in (0, 1):
-        raise RuntimeError(f"{' '.join(command)} exited {figures['code']}")
-    return figures
-
-
-def stack_env(base: Path) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PG")}
-    env.update(
-        SANDBOX_DIR=str(base),
-        SANDBOX_PG_PORT=str(free_port()),
-        SANDBOX_SALESFORCE_PORT=str(free_port()),
-        DLT_DATA_DIR=str(base / "dlt"),
-        DBT_TARGET_PATH=str(base / "dbt-target"),
-        DBT_LOG_PATH=str(base / "dbt-logs"),
-        SAFE_MODE="off",
-        SALESFORCE_MAX_RPS="1000",
-    )
-    subprocess.run([sys.executable, "-m", "sandbox", "up"], cwd=ROOT, env=env, check=True,
-                   stdout=subprocess.DEVNULL)
-    env.update(read_env_file(base / "sandbox.env"))
-    return env
-
-
-def warehouse_dsn(env: dict[str, str], database: str | None = None) -> str:
-    return (f"postgresql://{env['PGUSER']}:{env['PGPASSWORD']}@{env['PGHOST']}:{env['PGPORT']}/"
-            f"{database or env['PGDATABASE']}")
-
-
-def comparison(
-    unit: str, count: int, subject: str, measured: dict[str, float],
-    baseline: str, floor: dict[str, float],
-) -> dict[str, float]:
-    """Time, throughput and peak memory of a subject beside its same-run baseline."""
-    return {
-        f"{subject}_seconds": round(measured["seconds"], 2),
-        f"{subject}_{unit}_per_s": round(count / measured["seconds"]),
-        f"{subject}_peak_mib": round(measured["peak_mib"], 1),
-        f"{baseline}_seconds": round(floor["seconds"], 2),
-        f"{baseline}_{unit}_per_s": round(count / floor["seconds"]),
-        f"{subject}_vs_{baseline}": round(measured["seconds"] / floor["seconds"], 1),
-    }
-
 
 def copy_baseline(source_dsn: str, target_dsn: str) -> dict[str, float]:
     """The floor for moving the rows: binary-free text COPY, table by table."""
@@ -205,15 +146,20 @@ def bench_push(env: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def write_results(results: dict[str, Any]) -> None:
+def write_results(results: dict[str, Any], name: str = "latest") -> None:
+    results.setdefault("when", datetime.now(UTC).isoformat(timespec="seconds"))
+    results.setdefault(
+        "machine",
+        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+    )
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
     lines = [f"# Benchmark results ({results['when']})", "", f"Machine: {results['machine']}", ""]
-    for name, figures in results["benchmarks"].items():
-        lines += [f"## {name}", "", "| figure | value |", "| --- | --- |"]
+    for benchmark, figures in results["benchmarks"].items():
+        lines += [f"## {benchmark}", "", "| figure | value |", "| --- | --- |"]
         lines += [f"| {key} | {value} |" for key, value in figures.items()]
         lines.append("")
-    (RESULTS / "latest.md").write_text("\n".join(lines))
+    (RESULTS / f"{name}.md").write_text("\n".join(lines))
 
 
 @app.command()
@@ -233,6 +179,7 @@ def main(
             "benchmarks": {
                 "extract_rds": bench_extract(env, properties),
                 "push_salesforce_create": bench_push(env),
+                "engine": bench_engine(env),
             },
         }
     finally:

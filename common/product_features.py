@@ -1,7 +1,7 @@
 """The product feature list, read from the dbt seed that defines it.
 
 `dbt_project/seeds/product_features.csv` is the one place a feature is declared
-(rds_salesforce.md: adding a feature is a CSV row). The dbt models pivot over
+(docs/warehouse.md: adding a feature is a CSV row). The dbt models pivot over
 it; the Salesforce read-back and the data-quality gate read the same rows here,
 so neither keeps a copy that could drift.
 """

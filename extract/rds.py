@@ -1,4 +1,4 @@
-"""dlt source over the RDS Postgres (contracts.md section 4) -> dataset `raw_rds`.
+"""dlt source over the RDS Postgres (docs/warehouse.md, "The RDS source") -> dataset `raw_rds`.
 
 One `sql_table` resource per table, merged on the primary key and read
 incrementally on `updated_at`: a run selects only rows with `updated_at` at or
@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 
 DATASET = "raw_rds"
 
-# table -> primary key, as in contracts.md section 4
+# table -> primary key, as in docs/warehouse.md ("The RDS source")
 TABLES: dict[str, tuple[str, ...]] = {
     "companies": ("id",),
     "properties": ("id",),

@@ -1,5 +1,5 @@
 {#-
-  Custom schema names are used exactly as given (contracts.md section 3): a model
+  Custom schema names are used exactly as given (docs/warehouse.md, "Schemas"): a model
   configured with `schema: sync` lands in `sync`, not `<target schema>_sync`.
   Nodes without a custom schema land in the target schema (`staging`).
 -#}

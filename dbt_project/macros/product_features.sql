@@ -81,7 +81,7 @@
 {#-
   The column a Salesforce custom field lands in, in raw_salesforce.product_property:
   lower-cased, `__c` -> `_c` (Contributing_Property_IDs__c ->
-  contributing_property_ids_c), the rule of extract/salesforce.py (docs/design.md).
+  contributing_property_ids_c), the rule of extract/salesforce.py (docs/warehouse.md).
 -#}
 {% macro salesforce_raw_column(field_name) -%}
     {{ return((field_name | lower) | replace('__c', '_c')) }}

@@ -1,4 +1,4 @@
-"""Hand-written RDS rows, one group per rule of the aggregation (rds_salesforce.md).
+"""Hand-written RDS rows, one group per rule of the aggregation (docs/warehouse.md).
 
 Ids, timestamps and features are fixed, whatever the seed, so dbt tests, the demo
 and readers can name a case and know its expected result without running

@@ -1,4 +1,4 @@
-"""The rows of the RDS source (contracts.md section 4) and the ids they carry."""
+"""The rows of the RDS source (docs/warehouse.md, "The RDS source") and the ids they carry."""
 
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
 """A realistic, deterministic RDS data set for the properties -> Salesforce slice.
 
-`generate_rds` (re)creates the three tables of contracts.md section 4 in schema
+`generate_rds` (re)creates the three tables of docs/warehouse.md ("The RDS source") in schema
 `public` and fills them. Two kinds of rows go in:
 
 * Hand-written edge cases (`EDGE_CASES`) with fixed ids, timestamps and features,
-  one per aggregation rule of rds_salesforce.md, so that dbt tests and the demo
+  one per aggregation rule of docs/warehouse.md, so that dbt tests and the demo
   can name them and know the expected result without running anything. Their ids
   do not depend on the seed.
 * Bulk rows drawn from `random.Random(seed)` in the proportions of the production

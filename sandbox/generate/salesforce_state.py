@@ -47,7 +47,7 @@ def _utc_date(moment: datetime) -> date:
 def _aggregate(
     properties: Iterable[Property], features: Iterable[Feature]
 ) -> dict[str, _Group]:
-    """The aggregation rules of rds_salesforce.md, in Python, for the sandbox only."""
+    """The aggregation rules of docs/warehouse.md, in Python, for the sandbox only."""
     by_property: dict[str, list[Feature]] = defaultdict(list)
     for feature in features:
         by_property[feature.property_id].append(feature)
@@ -245,7 +245,7 @@ def initial_salesforce_records(dsn: str, seed: int = 7) -> list[dict[str, object
     """Product_Property__c records that Salesforce holds before the first sync.
 
     Meant to be called right after `generate_rds` on the same database. Field names
-    are those of contracts.md section 5, without `Id` (Salesforce assigns it). About
+    are those of docs/warehouse.md, without `Id` (Salesforce assigns it). About
     90 % of the groups are right: ~12 % of the active groups are missing (mostly new
     properties without sfdc_id), ~11 % of the present ones carry a wrong feature flag,
     date or name, and records of multi-property groups often still describe a single

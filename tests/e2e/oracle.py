@@ -1,4 +1,4 @@
-"""An independent statement of rds_salesforce.md, in Python, to check the SQL against.
+"""An independent statement of docs/warehouse.md, in Python, to check the SQL against.
 
 It reads the RDS source directly and says what Salesforce must hold after a
 complete create + update cycle. It shares no code with the dbt models: if both

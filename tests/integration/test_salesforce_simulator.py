@@ -2,7 +2,7 @@
 
 Every call goes through `requests` with `verify=<the simulator's CA>`. Expected
 values are written by hand from the request each test sends (and from the limits of
-contracts.md section 5), never read back from an earlier run.
+docs/warehouse.md, "The Salesforce object"), never read back from an earlier run.
 """
 
 from __future__ import annotations

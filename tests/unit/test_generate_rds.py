@@ -1,7 +1,7 @@
 """The RDS generator: contract DDL, proportions, every aggregation edge case, determinism,
 the change set of `mutate_rds` and the Salesforce state of `initial_salesforce_records`.
 
-Expected values come from the rules in rds_salesforce.md applied by hand to the
+Expected values come from the rules in docs/warehouse.md applied by hand to the
 hand-written rows of sandbox/generate/rds.py, never from the generator's output.
 The group aggregation is done here in SQL, independently of the generator's own
 Python version, so a data set that does not exercise a rule fails here.
@@ -36,7 +36,7 @@ from tests.conftest import PostgresServer
 
 PROPERTIES = 3000
 
-# One row per group, the rules of rds_salesforce.md written directly in SQL.
+# One row per group, the rules of docs/warehouse.md written directly in SQL.
 GROUPS_SQL = """
 with members as (
   select p.*, coalesce(p.sfdc_id, p.id::text) as group_key from properties as p

@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install demo test lint docs sandbox-up sandbox-down benchmark clean
+.PHONY: install demo test lint docs sandbox-up sandbox-down down benchmark clean
 
 $(INSTALLED): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -13,8 +13,11 @@ $(INSTALLED): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(INSTALLED)
 
-profiles.yml: profiles.yml.example
-	cp profiles.yml.example profiles.yml
+# Generated, not copied: the defaults name the stack's actual port (from
+# .local/sandbox.env once `python -m sandbox up` ran), and a profiles.yml you edited
+# is left alone with a note instead of being overwritten.
+profiles.yml: profiles.yml.example | $(INSTALLED)
+	$(PY) -m sandbox profile
 
 install: $(INSTALLED) profiles.yml
 
@@ -39,8 +42,11 @@ sandbox-up: install
 sandbox-down: install
 	$(PY) -m sandbox down
 
+## down: stop the embedded stack (the same as sandbox-down)
+down: sandbox-down
+
 benchmark: install
 	$(PY) -m benchmarks
 
-clean: sandbox-down
+clean: down
 	rm -rf .local target logs

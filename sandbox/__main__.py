@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from sandbox.generate.cli import app as seed_app
 from sandbox.postgres import EmbeddedPostgresError
-from sandbox.stack import SandboxError, SandboxStack
+from sandbox.stack import SandboxError, SandboxStack, read_env_file
 
 app = typer.Typer(
     help="Local Postgres and protocol-faithful simulators: the embedded default.",
@@ -16,8 +17,15 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(seed_app, name="seed", help="Generate source data sets.")
-console = Console()
-errors = Console(stderr=True)
+# soft_wrap: a message is one line however narrow the terminal (or 80 columns when
+# piped), so a log or a test can read it whole.
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
+
+
+def _print_notes(stack: SandboxStack) -> None:
+    for note in stack.notes:
+        console.print(escape(note), highlight=False)
 
 
 @app.command()
@@ -27,13 +35,37 @@ def up() -> None:
     try:
         env = stack.up()
     except (SandboxError, EmbeddedPostgresError) as error:
-        errors.print(f"[red]error:[/red] {error}")
+        errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
         raise typer.Exit(3) from None
-    console.print(
+    console.print(escape(
         f"sandbox up: warehouse {env['PGHOST']}:{env['PGPORT']}/{env['PGDATABASE']}, "
         f"Salesforce simulator {env['SALESFORCE_INSTANCE_URL']} "
-        f"(variables in {stack.env_file})"
-    )
+        f"(variables in {stack.env_file}, dbt profile {stack.dbt_profile})"
+    ), highlight=False)
+    _print_notes(stack)
+
+
+@app.command()
+def profile() -> None:
+    """(Re)write the dbt profile of the stack, as `up` does; `make install` runs it.
+
+    The values are those of the stack's `sandbox.env` when `up` has written one, else
+    the ports the stack would start on.
+    """
+    stack = SandboxStack.default()
+    env = read_env_file(stack.env_file) if stack.env_file.exists() else {}
+    try:
+        stack.write_profiles(env)
+    except SandboxError as error:
+        errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
+        raise typer.Exit(2) from None
+    values = {**stack.warehouse_env(), **env}
+    if stack.dbt_profile is not None:
+        console.print(escape(
+            f"dbt profile {stack.dbt_profile}: warehouse {values['PGHOST']}:"
+            f"{values['PGPORT']}/{values['PGDATABASE']}"
+        ), highlight=False)
+    _print_notes(stack)
 
 
 @app.command()
@@ -43,7 +75,7 @@ def down() -> None:
     try:
         stack.down()
     except EmbeddedPostgresError as error:
-        errors.print(f"[red]error:[/red] {error}")
+        errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
         raise typer.Exit(3) from None
     console.print("sandbox down")
 

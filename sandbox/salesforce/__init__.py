@@ -5,13 +5,15 @@ Serves HTTPS (certificate from `sandbox.certs`) on 127.0.0.1 and keeps all state
 in Postgres, schema `sim` of the database given by `dsn`, so that it survives
 restarts: a second `make demo` sees the records of the first.
 
-API endpoints (what product code talks to; `{v}` is any `vNN.N`):
+API endpoints (what clients talk to; `{v}` is any `vNN.N`):
 
 - `POST /services/oauth2/token`: form body, `grant_type=client_credentials`,
-  `client_id`, `client_secret` -> `{access_token, signature, scope, instance_url,
-  id, token_type: "Bearer", issued_at}`. Bad credentials -> 400 `invalid_client`;
-  another grant -> 400 `unsupported_grant_type`.
-- `GET /services/data` (versions), `GET /services/data/{v}/limits`.
+  `client_id`, `client_secret` (or the two in an HTTP Basic `Authorization` header,
+  as RFC 6749 allows and simple-salesforce sends) -> `{access_token, signature, scope,
+  instance_url, id, token_type: "Bearer", issued_at}`. Bad credentials -> 400
+  `invalid_client`; another grant -> 400 `unsupported_grant_type`.
+- `GET /services/data` (versions), `GET /services/data/{v}` (resources),
+  `GET /services/data/{v}/limits` (`DailyApiRequests` `{Max, Remaining}` live).
 - `GET /services/data/{v}/query?q=SOQL` (also `/query/`, `/queryAll`) and
   `GET /services/data/{v}/query/<locator>-<offset>`: pages of 2,000 (or the
   `Sforce-Query-Options: batchSize=N` header, 200..2,000), `nextRecordsUrl` until
@@ -23,8 +25,17 @@ API endpoints (what product code talks to; `{v}` is any `vNN.N`):
 - `POST` / `PATCH /services/data/{v}/composite/sobjects`: sObject Collections
   create / update, at most 200 records, `allOrNone` (default false), per-record
   `{id, success, errors: [{statusCode, message, fields}]}` in request order.
-- `GET /services/data/{v}/sobjects/Product_Property__c/describe` and
-  `GET /services/data/{v}/sobjects/Product_Property__c/<id>`.
+- `GET /services/data/{v}/sobjects` (describe global), `.../sobjects/Product_Property__c`
+  (basic information), `.../Product_Property__c/describe` (fields with name, type,
+  length, nillable, createable, updateable, externalId, unique, idLookup, ...).
+- sObject Rows under `/services/data/{v}/sobjects/Product_Property__c` (module
+  `rows`): `POST /` create -> 201 `{id, success, errors}`; `GET /<id>` (`?fields=`),
+  `PATCH /<id>` -> 204, `DELETE /<id>` -> 204; by external id
+  `GET|PATCH|DELETE /Snappt_Property_ID__c/<value>`, the PATCH an upsert -> 201
+  `{..., created: true}` or 200 `{..., created: false}` (204 before v46.0), a value
+  on several records -> 300 with their URLs. Refusals are 400
+  `[{message, errorCode, fields}]` from the same checks as Collections; unknown Id ->
+  404 `NOT_FOUND`; an Id of another object -> 400 `MALFORMED_ID`.
 
 Every `/services/data` response carries `Sforce-Limit-Info: api-usage=N/M`; a call
 without a valid session -> 401 `INVALID_SESSION_ID`; a spent daily allocation ->
@@ -63,7 +74,8 @@ applied, `Retry-After: 1`).
 
 Deviations from the real API (details in sandbox/DEVIATIONS.md):
 
-- one object only; no upsert, delete, single-record writes, Bulk or Composite API;
+- one object only; no Bulk API, no Composite resources besides sObject Collections;
+- a delete is final: no recycle bin, `queryAll` sees no deleted records;
 - the SOQL subset above (no OR, parentheses, relationships, FIELDS(), TODAY ...);
 - query cursors are snapshots of the matching Ids and live a day;
 - checkbox, number and date values must have their JSON types (no string coercion);
@@ -73,10 +85,12 @@ Deviations from the real API (details in sandbox/DEVIATIONS.md):
 - the 429 fault kind imitates a proxy (Salesforce itself answers limits with 403).
 
 Modules: `simulator` (`SalesforceSimulator`: start/stop), `server` (HTTPS, TLS,
-connection drops), `api` (routing, tokens and sessions, the daily allocation,
-queries and cursors, record reads), `soql` (the SOQL subset), `collections`
-(sObject Collections create/update and per-record validation), `sobject` (the
-object's fields, value types, datetimes, describe), `ids` (record Ids), `store`
+connection drops), `api` (routing, tokens and sessions, queries and cursors),
+`limits` (the daily allocation, `Sforce-Limit-Info`, `/limits`), `soql` (the SOQL
+subset), `collections` (sObject Collections create/update and the per-record
+validation), `rows` (sObject Rows and Rows by External ID, on that same validation),
+`describe` (describe global, basic information, describe), `sobject` (the object's
+fields, value types, datetimes), `ids` (record Ids), `store`
 (Postgres state, schema `sim`), `faults` (fault kinds and the draw), `admin` (the
 `/__sandbox/` endpoints), `messages` (`Request`, `Reply`, `ApiError`), `__main__`
 (`python -m sandbox.salesforce`).
@@ -87,7 +101,9 @@ from sandbox.salesforce.api import SalesforceApi
 from sandbox.salesforce.collections import Collections
 from sandbox.salesforce.faults import FAULT_KINDS
 from sandbox.salesforce.ids import id_checksum, make_id, normalize_id
+from sandbox.salesforce.limits import Limits
 from sandbox.salesforce.messages import ApiError, Reply, Request
+from sandbox.salesforce.rows import Rows
 from sandbox.salesforce.simulator import SalesforceSimulator
 from sandbox.salesforce.sobject import FIELDS, OBJECT, FieldSpec, canonical_field, sf_datetime
 from sandbox.salesforce.soql import Soql, parse_soql, run_soql
@@ -102,8 +118,10 @@ __all__ = [
     "ApiError",
     "Collections",
     "FieldSpec",
+    "Limits",
     "Reply",
     "Request",
+    "Rows",
     "SalesforceApi",
     "SalesforceSimulator",
     "Soql",

@@ -1,4 +1,4 @@
-"""The REST API: routing, OAuth2 tokens and sessions, the daily allocation, queries, reads."""
+"""The REST API: routing, OAuth2 tokens and sessions, queries and cursors."""
 
 from __future__ import annotations
 
@@ -11,22 +11,18 @@ import re
 import secrets
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote, unquote_plus
 
 from psycopg.types.json import Jsonb
 
 from sandbox.salesforce.collections import Collections
+from sandbox.salesforce.describe import describe_global, describe_object, object_info
 from sandbox.salesforce.faults import draw_fault, fault_reply
-from sandbox.salesforce.ids import BASE62, ID_POD, normalize_id
-from sandbox.salesforce.messages import ApiError, Reply, Request
-from sandbox.salesforce.sobject import (
-    FIELD_BY_KEY,
-    OBJECT,
-    FieldSpec,
-    describe,
-    sf_datetime,
-    utc_now,
-)
+from sandbox.salesforce.ids import BASE62, ID_POD
+from sandbox.salesforce.limits import Limits
+from sandbox.salesforce.messages import ApiError, Reply, Request, not_found
+from sandbox.salesforce.rows import Rows, record_url
+from sandbox.salesforce.sobject import FIELD_BY_KEY, OBJECT, FieldSpec, sf_datetime, utc_now
 from sandbox.salesforce.soql import malformed, parse_soql, run_soql
 from sandbox.salesforce.store import DEFAULT_CONFIG, Store
 
@@ -47,6 +43,8 @@ class SalesforceApi:
         self.url = url_getter
         self.client_id, self.client_secret = client_id, client_secret
         self.collections = Collections(store)
+        self.rows = Rows(store, self.collections)
+        self.limits = Limits(store)
 
     # entry point
 
@@ -64,7 +62,7 @@ class SalesforceApi:
                 if fault is not None:
                     reply = fault_reply(fault)
             if request.path.startswith("/services/data"):
-                reply.headers["Sforce-Limit-Info"] = self._limit_info()
+                reply.headers["Sforce-Limit-Info"] = self.limits.header()
             entry.update(status=None if reply.drop else reply.status, applied=applied,
                          error_codes=[] if reply.drop else reply.error_codes())
             self.store.log(entry)
@@ -78,9 +76,9 @@ class SalesforceApi:
                 return self._versions(request), True
             match = _VERSIONED.match(request.path)
             if match is None:
-                raise _not_found()
+                raise not_found()
             self._authenticate(request)
-            self._spend_allocation()
+            self.limits.spend()
             return self._route(request, match.group(1), (match.group(2) or "/").rstrip("/"))
         except ApiError as error:
             return error.reply(), False
@@ -95,7 +93,7 @@ class SalesforceApi:
             return self._query_more(request, version, rest.split("/", 2)[2]), True
         if rest == "/limits":
             _allow(method, "GET")
-            return self._limits(), True
+            return Reply(200, self.limits.resource()), True
         if rest == "/composite/sobjects":
             _allow(method, "POST", "PATCH")
             results, applied = self.collections.save(method, request.json())
@@ -106,11 +104,43 @@ class SalesforceApi:
                                "query": f"/services/data/{version}/query",
                                "composite": f"/services/data/{version}/composite",
                                "sobjects": f"/services/data/{version}/sobjects"}), True
-        sobject = re.fullmatch(r"/sobjects/([A-Za-z0-9_]+)(?:/([A-Za-z0-9_]+))?", rest)
-        if sobject and sobject.group(1).lower() == OBJECT.lower():
+        if rest == "/sobjects":
             _allow(method, "GET")
-            return self._sobject(version, sobject.group(2)), True
-        raise _not_found()
+            return Reply(200, describe_global(version)), True
+        if rest.startswith("/sobjects/"):
+            return self._sobject(request, version, rest.split("/")[2:])
+        raise not_found()
+
+    def _sobject(self, request: Request, version: str, parts: list[str]) -> tuple[Reply, bool]:
+        """`/sobjects/{obj}[/...]`: basic information, describe, sObject Rows (`rows`)."""
+        method = request.method
+        name, tail = parts[0], parts[1:]
+        if name.lower() != OBJECT.lower():
+            raise not_found()
+        if not tail:
+            _allow(method, "GET", "POST")
+            if method == "POST":
+                return self.rows.create(request.json())
+            return Reply(200, object_info(version)), True
+        if tail == ["describe"]:
+            _allow(method, "GET")
+            return Reply(200, describe_object(version)), True
+        if len(tail) == 1 and tail[0] == "Id" and method == "POST":
+            return self.rows.create(request.json())  # Id as the external id, value null
+        if len(tail) == 1:
+            _allow(method, "GET", "PATCH", "DELETE")
+            record_id = self.rows.record_id(unquote(tail[0]))
+            if method == "GET":
+                return self.rows.read(version, record_id, request.param("fields"))
+            if method == "PATCH":
+                return self.rows.update(record_id, request.json())
+            return self.rows.delete(record_id)
+        if len(tail) == 2:
+            _allow(method, "GET", "PATCH", "DELETE")
+            # The value is split off before decoding, so an encoded "/" stays in it.
+            body = request.json() if method == "PATCH" else None
+            return self.rows.by_external_id(method, version, tail[0], unquote(tail[1]), body)
+        raise not_found()
 
     # auth
 
@@ -125,8 +155,13 @@ class SalesforceApi:
         if value("grant_type") != "client_credentials":
             return Reply(400, {"error": "unsupported_grant_type",
                                "error_description": "grant type not supported"}), False
-        good_id = hmac.compare_digest(value("client_id"), self.client_id)
-        good_secret = hmac.compare_digest(value("client_secret"), self.client_secret)
+        client_id, client_secret = value("client_id"), value("client_secret")
+        if not client_id:
+            # RFC 6749 2.3.1: the client may authenticate with HTTP Basic instead of the
+            # form, as simple-salesforce's client-credentials login does.
+            client_id, client_secret = _basic_credentials(request.headers.get("authorization"))
+        good_id = hmac.compare_digest(client_id, self.client_id)
+        good_secret = hmac.compare_digest(client_secret, self.client_secret)
         if not (good_id and good_secret):
             return Reply(400, {"error": "invalid_client",
                                "error_description": "invalid client credentials"}), False
@@ -165,31 +200,12 @@ class SalesforceApi:
                 return
         raise ApiError(401, "INVALID_SESSION_ID", "Session expired or invalid")
 
-    def _spend_allocation(self) -> None:
-        limit = int(self.store.setting("config", DEFAULT_CONFIG)["daily_limit"])
-        if self.store.usage() >= limit:
-            raise ApiError(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
-        self.store.count_usage()
-
-    def _limit_info(self) -> str:
-        limit = int(self.store.setting("config", DEFAULT_CONFIG)["daily_limit"])
-        return f"api-usage={self.store.usage()}/{limit}"
-
     # resources
 
     def _versions(self, request: Request) -> Reply:
         _allow(request.method, "GET")
         return Reply(200, [{"label": "Winter '25", "url": "/services/data/v62.0",
                             "version": "62.0"}])
-
-    def _limits(self) -> Reply:
-        limit = int(self.store.setting("config", DEFAULT_CONFIG)["daily_limit"])
-        used = self.store.usage()
-        return Reply(200, {
-            "DailyApiRequests": {"Max": limit, "Remaining": max(limit - used, 0)},
-            "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000},
-            "DataStorageMB": {"Max": 5, "Remaining": 5},
-        })
 
     def _query(self, request: Request, version: str) -> Reply:
         text = request.param("q")
@@ -231,36 +247,37 @@ class SalesforceApi:
         )
         return locator
 
-    def _sobject(self, version: str, tail: str | None) -> Reply:
-        if tail is None:
-            return Reply(200, {"objectDescribe": describe(version)})
-        if tail == "describe":
-            return Reply(200, describe(version))
-        record_id = normalize_id(tail)
-        records = self.store.records([record_id]) if record_id else []
-        if not records:
-            raise _not_found()
-        record = records[0]
-        return Reply(200, {"attributes": _attributes(version, record["Id"]), **record})
-
-
 def _allow(method: str, *allowed: str) -> None:
     if method not in allowed:
         raise ApiError(405, "METHOD_NOT_ALLOWED",
                        f"HTTP Method '{method}' not allowed. Allowed are {','.join(allowed)}")
 
 
-def _not_found() -> ApiError:
-    return ApiError(404, "NOT_FOUND", "The requested resource does not exist")
+def _basic_credentials(header: str | None) -> tuple[str, str]:
+    scheme, _, encoded = (header or "").partition(" ")
+    if scheme.lower() != "basic":
+        return "", ""
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return "", ""
+    client_id, _, client_secret = decoded.partition(":")
+    return unquote_plus(client_id), unquote_plus(client_secret)
 
 
 def _body_record_count(request: Request) -> int:
-    if "/composite/sobjects" not in request.path:
+    """Records in a write's body: a collection's `records`, or the one of sObject Rows."""
+    single = "/sobjects/" in request.path and "/composite/" not in request.path
+    if "/composite/sobjects" not in request.path and not (
+        single and request.method in ("POST", "PATCH")
+    ):
         return 0
     try:
         body = json.loads(request.body or b"null")
     except ValueError:
         return 0
+    if single:
+        return 1 if isinstance(body, dict) else 0
     records = body.get("records") if isinstance(body, dict) else None
     return len(records) if isinstance(records, list) else 0
 
@@ -273,7 +290,7 @@ def _batch_size(options: str) -> int:
 
 
 def _attributes(version: str, record_id: str) -> dict[str, str]:
-    return {"type": OBJECT, "url": f"/services/data/{version}/sobjects/{OBJECT}/{record_id}"}
+    return {"type": OBJECT, "url": record_url(version, record_id)}
 
 
 def _page(version: str, fields: list[FieldSpec], rows: list[dict[str, Any]], total: int,

@@ -1,4 +1,9 @@
-"""sObject Collections create / update: request checks, per-record validation, allOrNone."""
+"""sObject Collections create / update: request checks, per-record validation, allOrNone.
+
+The per-record checks (`prepare_record`, `Collections.create_record`,
+`Collections.update_record`) are shared with the single-record sObject Rows in `rows`,
+so one record is judged the same way whichever resource carries it.
+"""
 
 from __future__ import annotations
 
@@ -50,8 +55,8 @@ def _parser_error(spec: FieldSpec, value: Any) -> ApiError:
 
 
 @dataclass
-class _Prepared:
-    """One collection record after request-level checks: canonical fields, typed values."""
+class Prepared:
+    """One record after request-level checks: canonical fields, typed values."""
 
     fields: dict[str, Any]
     given_id: Any = None
@@ -63,7 +68,7 @@ class _Rollback(Exception):
     pass
 
 
-def _prepare_records(raw: Any) -> tuple[list[_Prepared], bool]:
+def _prepare_records(raw: Any) -> tuple[list[Prepared], bool]:
     """Request-level validation, as Salesforce's JSON deserialiser does it (one 400 for all)."""
     if not isinstance(raw, dict) or not isinstance(raw.get("records"), list):
         raise ApiError(400, "JSON_PARSER_ERROR", "The request body must be an object with "
@@ -76,19 +81,24 @@ def _prepare_records(raw: Any) -> tuple[list[_Prepared], bool]:
     if len(records) > MAX_COLLECTION:
         raise ApiError(400, "EXCEEDED_ID_LIMIT",
                        "record limit reached. cannot submit more than 200 records into this call")
-    return [_prepare_record(record) for record in records], all_or_none
+    return [prepare_record(record) for record in records], all_or_none
 
 
-def _prepare_record(record: Any) -> _Prepared:
+def prepare_record(record: Any, require_type: bool = True) -> Prepared:
+    """A record's fields checked and typed; one 400 `ApiError` for the whole request.
+
+    A collection names each record's type in `attributes`; a single-record body (sObject
+    Rows) takes its type from the URL, so there `attributes` may be left out.
+    """
     if not isinstance(record, dict):
         raise ApiError(400, "JSON_PARSER_ERROR", "Each record must be a JSON object")
     attributes = record.get("attributes")
     sobject = attributes.get("type") if isinstance(attributes, dict) else None
-    if not sobject:
+    if not sobject and require_type:
         raise ApiError(400, "INVALID_TYPE", "Must send a concrete entity type.")
-    if str(sobject).lower() != OBJECT.lower():
+    if sobject and str(sobject).lower() != OBJECT.lower():
         raise ApiError(400, "INVALID_TYPE", f"sObject type '{sobject}' is not supported.")
-    prepared = _Prepared(fields={})
+    prepared = Prepared(fields={})
     for name, value in record.items():
         if name == "attributes":
             continue
@@ -174,7 +184,7 @@ class Collections:
     def save(self, method: str, body: Any) -> tuple[list[dict[str, Any]], bool]:
         """Per-record results, and whether anything was committed."""
         prepared, all_or_none = _prepare_records(body)
-        apply = self._create if method == "POST" else self._update
+        apply = self.create_record if method == "POST" else self.update_record
         results: list[dict[str, Any]] = []
         try:
             with self.store.transaction():
@@ -187,7 +197,8 @@ class Collections:
             return rolled, False
         return results, any(r["success"] for r in results)
 
-    def _create(self, record: _Prepared, moment: dt.datetime) -> dict[str, Any]:
+    def create_record(self, record: Prepared, moment: dt.datetime) -> dict[str, Any]:
+        """Insert one prepared record; `{id, success, errors}` as in a collection."""
         if record.has_id:
             return _result(None, [_record_error(
                 "INVALID_FIELD", "cannot specify Id in an insert call", ["Id"]
@@ -203,7 +214,8 @@ class Collections:
         self.store.insert([(record_id, fields, moment, moment)])
         return _result(record_id, [])
 
-    def _update(self, record: _Prepared, moment: dt.datetime) -> dict[str, Any]:
+    def update_record(self, record: Prepared, moment: dt.datetime) -> dict[str, Any]:
+        """Update the record `record.given_id`; `{id, success, errors}` as in a collection."""
         if not record.has_id or record.given_id in (None, ""):
             return _result(None, [_record_error(
                 "MISSING_ARGUMENT", "Id not specified in an update call"

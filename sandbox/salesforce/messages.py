@@ -29,12 +29,23 @@ class Request:
 class ApiError(Exception):
     """A request-level failure, answered as Salesforce's `[{message, errorCode}]`."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str,
+                 fields: list[str] | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        # sObject Rows errors name the fields at fault; request-level errors carry none.
+        self.fields = fields
 
     def reply(self) -> Reply:
-        return Reply(self.status, [{"message": self.message, "errorCode": self.code}])
+        error: dict[str, Any] = {"message": self.message, "errorCode": self.code}
+        if self.fields is not None:
+            error["fields"] = self.fields
+        return Reply(self.status, [error])
+
+
+def not_found() -> ApiError:
+    """Salesforce's answer for an unknown resource: a path, an sObject or a record Id."""
+    return ApiError(404, "NOT_FOUND", "The requested resource does not exist")
 
 
 @dataclass

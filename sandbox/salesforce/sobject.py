@@ -1,4 +1,4 @@
-"""The one object, `Product_Property__c`: its fields, typed values, datetimes, describe."""
+"""The one object, `Product_Property__c`: its fields, typed values, datetimes."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ import json
 import re
 from dataclasses import dataclass
 from typing import Any
-
-from sandbox.salesforce.ids import KEY_PREFIX
 
 OBJECT = "Product_Property__c"
 
@@ -138,26 +136,3 @@ def parse_datetime(value: object) -> dt.datetime | None:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
-
-# -- describe -----------------------------------------------------------------
-
-
-def describe(version: str) -> dict[str, Any]:
-    soap_type = {"id": "tns:ID", "string": "xsd:string", "textarea": "xsd:string",
-                 "boolean": "xsd:boolean", "date": "xsd:date", "double": "xsd:double",
-                 "datetime": "xsd:dateTime"}
-    return {
-        "name": OBJECT, "label": "Product Property", "custom": True, "keyPrefix": KEY_PREFIX,
-        "createable": True, "updateable": True, "queryable": True,
-        "urls": {"sobject": f"/services/data/{version}/sobjects/{OBJECT}"},
-        "fields": [
-            {"name": spec.name, "label": spec.label,
-             "type": spec.kind,
-             "soapType": soap_type[spec.kind], "length": spec.length if spec.is_text else 0,
-             "nillable": not spec.required and spec.kind != "boolean" and spec.name != "Id",
-             "createable": spec.writable, "updateable": spec.writable,
-             "externalId": spec.external_id, "unique": spec.external_id,
-             "caseSensitive": False, "custom": spec.name.endswith("__c")}
-            for spec in FIELDS
-        ],
-    }

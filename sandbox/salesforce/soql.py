@@ -192,7 +192,7 @@ class _SoqlParser:
         return tail
 
 
-def _unknown_field(name: str) -> ApiError:
+def unknown_field(name: str) -> ApiError:
     return ApiError(
         400,
         "INVALID_FIELD",
@@ -217,7 +217,7 @@ def parse_soql(text: str) -> Soql:
     def resolve(name: str) -> FieldSpec:
         spec = canonical_field(name)
         if spec is None:
-            raise _unknown_field(name)
+            raise unknown_field(name)
         return spec
 
     fields: list[FieldSpec] = []

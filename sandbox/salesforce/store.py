@@ -170,6 +170,20 @@ class Store:
         ).fetchone()
         return row["id"] if row else None
 
+    def ids_by_external_id(self, value: str) -> list[str]:
+        """Every record holding `value` (fixtures may repeat it: upsert answers 300 then)."""
+        rows = self.conn.execute(
+            "select id from sim.records"
+            f" where lower(fields ->> '{EXTERNAL_ID}') = lower(%s) order by id",
+            (value,),
+        ).fetchall()
+        return [row["id"] for row in rows]
+
+    def delete(self, record_id: str) -> bool:
+        # A hard delete: the simulator keeps no recycle bin (see sandbox/DEVIATIONS.md).
+        cursor = self.conn.execute("delete from sim.records where id = %s", (record_id,))
+        return cursor.rowcount > 0
+
     def records(self, ids: list[str] | None = None) -> list[dict[str, Any]]:
         sql = (
             "select id, fields, created_date, last_modified_date, system_modstamp"

@@ -200,9 +200,9 @@ def print_summary(
         "(simulator request log)."
     )
     console.print(
-        "\nNext: `reverse-etl runs` (every pass), `reverse-etl health` (alert level per "
-        "sync), `reverse-etl syncs` (what is registered), `make docs` (lineage), "
-        "`make sandbox-down` (stop the stack)."
+        "\nNext: `reverse-etl runs` (every pass), `reverse-etl rejected` (records refused), "
+        "`reverse-etl health` (alert level per sync), `make docs` (lineage), "
+        "`make down` (stop the stack)."
     )
 
 

@@ -24,8 +24,8 @@ from common.http import HttpError, ServiceUnavailable, TlsError, policy_session
 from common.redaction import redact, register_secrets
 from common.settings import ConfigurationError, Settings, sandbox_dir
 from extract.rds import DATASET as RDS_DATASET
+from extract.rds import DELETED_METRIC, DELETES_SUFFIX, rds
 from extract.rds import TABLES as RDS_TABLES
-from extract.rds import rds
 from extract.salesforce import DATASET as SALESFORCE_DATASET
 from extract.salesforce import TABLE as SALESFORCE_TABLE
 from extract.salesforce import SalesforceAuthError, SalesforceError, salesforce
@@ -138,6 +138,9 @@ class SourceResult:
     disposition: str
     rows: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    # Rows deleted from each table because the source no longer holds them
+    # (extract.rds, `<table>_deletes`); not part of `rows`.
+    deleted: dict[str, int] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -155,7 +158,12 @@ def extract_source(
 
     `full_refresh` empties the source's tables and forgets its incremental state
     (dlt refresh `drop_data`), then loads everything again. The tables are
-    truncated rather than dropped so that dbt views built on them survive.
+    truncated rather than dropped so that dbt views built on them survive. The
+    resources that look for deleted keys (`<table>_deletes`) run in a refresh
+    too: dlt truncates the tables of the selected resources, and a table that
+    both write may be registered to either, so leaving them out could leave a
+    table untruncated. Their markers delete nothing more from an emptied table;
+    `deleted` then counts the rows the reload no longer holds.
     """
     if name in PLANNED_SOURCES:
         raise ExtractError(f"source '{name}' is not available yet", EXIT_CONFIG)
@@ -174,8 +182,32 @@ def extract_source(
     except Exception as error:  # dlt wraps everything; classify by the root causes
         raise classify(error, spec, settings) from None
     counts = pipeline.last_trace.last_normalize_info.row_counts if pipeline.last_trace else {}
-    rows = {table: int(counts.get(table, 0)) for table in spec.tables}
-    return SourceResult(name, spec.dataset, spec.disposition, rows, time.monotonic() - started)
+    deleted = _deleted_counts(pipeline, spec)
+    rows = {
+        table: int(counts.get(table, 0)) - deleted.get(table, 0) for table in spec.tables
+    }
+    return SourceResult(
+        name, spec.dataset, spec.disposition, rows, time.monotonic() - started, deleted
+    )
+
+
+def _deleted_counts(pipeline: Any, spec: SourceSpec) -> dict[str, int]:
+    """Rows deleted per table: the DELETED_METRIC of the `<table>_deletes` resources.
+
+    dlt counts a delete marker as a row of its table (normalize), and its writer
+    metrics go to whichever resource the table is registered to, so the count
+    comes from the resource's own custom metric.
+    """
+    trace = pipeline.last_trace
+    extract_info = trace.last_extract_info if trace else None
+    deleted = dict.fromkeys(spec.tables, 0)
+    for step_metrics in extract_info.metrics.values() if extract_info else ():
+        for metrics in step_metrics:
+            for resource, writer in metrics["resource_metrics"].items():
+                table = resource.removesuffix(DELETES_SUFFIX)
+                if resource.endswith(DELETES_SUFFIX) and table in deleted:
+                    deleted[table] += int(writer.custom_metrics.get(DELETED_METRIC, 0))
+    return deleted
 
 
 # -- failures ---------------------------------------------------------------------------

@@ -447,6 +447,7 @@ class PassEngine:
         counts = result.counts
         size = max(1, min(sync.batch_size, self.destination.max_batch))
         listing: list[SyncRow] = []
+        cut = 0  # rows with values cut to fit, counted for the dry run's header
         aborted: tuple[int, str] | None = None
         done = 0
         for fetched in read_ahead(reader.batches()):
@@ -471,6 +472,7 @@ class PassEngine:
                 if dry_run:
                     if len(listing) < SHOW_RECORDS:
                         listing.extend(batch[: SHOW_RECORDS - len(listing)])
+                    cut += sum(1 for row in batch if row.truncated)
                     entries = [_dry_entry(row, sync) for row in batch]
                 elif aborted is not None:
                     entries = [_not_sent_entry(row, sync, aborted[1]) for row in batch]
@@ -494,7 +496,7 @@ class PassEngine:
             self.observer.progress(done, result.rows_in_view)
         if dry_run:
             would = counts.would_create + counts.would_update
-            self.observer.dry_run_listing(sync, listing, would)
+            self.observer.dry_run_listing(sync, listing, would, cut=cut)
         return aborted
 
     def _record(

@@ -35,8 +35,11 @@ class PassObserver(Protocol):
         """`done` of `total` rows of the view have been recorded."""
         ...
 
-    def dry_run_listing(self, sync: Sync, rows: Sequence[SyncRow], total: int) -> None:
-        """The first rows a dry run would send (at most SHOW_RECORDS), of `total`."""
+    def dry_run_listing(
+        self, sync: Sync, rows: Sequence[SyncRow], total: int, *, cut: int = 0
+    ) -> None:
+        """The first rows a dry run would send (at most SHOW_RECORDS), of `total`;
+        `cut` of all `total` rows have values cut to fit the destination."""
         ...
 
     def pass_finished(self, result: RunResult) -> None: ...
@@ -54,11 +57,18 @@ class SilentObserver:
     def progress(self, done: int, total: int) -> None:
         pass
 
-    def dry_run_listing(self, sync: Sync, rows: Sequence[SyncRow], total: int) -> None:
+    def dry_run_listing(
+        self, sync: Sync, rows: Sequence[SyncRow], total: int, *, cut: int = 0
+    ) -> None:
         pass
 
     def pass_finished(self, result: RunResult) -> None:
         pass
+
+
+def _cut_summary(cut: int) -> str:
+    """'; N with values cut to fit' for the dry run's header, '' when none is cut."""
+    return f"; {cut} with values cut to fit" if cut else ""
 
 
 _STYLES: dict[Level, str] = {
@@ -116,14 +126,21 @@ class ConsoleObserver:
             self._progress.stop()
         self._progress = None
 
-    def dry_run_listing(self, sync: Sync, rows: Sequence[SyncRow], total: int) -> None:
+    def dry_run_listing(
+        self, sync: Sync, rows: Sequence[SyncRow], total: int, *, cut: int = 0
+    ) -> None:
         from reverse_etl.engine import field_diff
 
         self._stop_progress()
         print_ = self.console.print
         verb = "create" if sync.pass_name == "create" else "update"
         print_(
-            Text.assemble(("dry run:", "bold"), f" would {verb} {total} record(s), sending nothing")
+            Text.assemble(
+                ("dry run:", "bold"),
+                f" would {verb} {total} record(s), sending nothing",
+                _cut_summary(cut),
+            ),
+            soft_wrap=True,
         )
         for row in rows:
             if sync.pass_name == "create":
@@ -133,13 +150,19 @@ class ConsoleObserver:
                 print_(
                     f"  + {row.sync_key}: {fields}", markup=False, highlight=False, soft_wrap=True
                 )
-                continue
-            print_(f"  ~ {row.sync_key}", markup=False, highlight=False, soft_wrap=True)
-            for change in field_diff(row):
+            else:
+                print_(f"  ~ {row.sync_key}", markup=False, highlight=False, soft_wrap=True)
+                for change in field_diff(row):
+                    print_(
+                        f"      {change.field}: {change.before!r} -> {change.after!r}",
+                        markup=False,
+                        highlight=False,
+                        soft_wrap=True,
+                    )
+            if row.truncated:
+                # The value sent is not the source's: say so before anything is sent.
                 print_(
-                    f"      {change.field}: {change.before!r} -> {change.after!r}",
-                    markup=False,
-                    highlight=False,
+                    Text(f"    ! {', '.join(row.truncated)} cut to fit", style="yellow"),
                     soft_wrap=True,
                 )
         if total > len(rows):

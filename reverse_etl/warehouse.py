@@ -30,6 +30,8 @@ SYNC_KEY = "_sync_key"
 PAYLOAD_HASH = "_payload_hash"
 GROUP_KEY = "_group_key"
 BEFORE = "_before"
+# Optional: the destination fields whose value the models cut to fit, comma-joined.
+TRUNCATED_FIELDS = "_truncated_fields"
 
 
 class WarehouseUnavailable(RuntimeError):
@@ -51,6 +53,9 @@ class SyncRow:
     payload: dict[str, Any]
     group_key: str | None = None
     before: dict[str, Any] | None = field(default=None)
+    # The fields of `payload` cut to fit the destination (`_truncated_fields`);
+    # empty when none was, or when the view has no such column.
+    truncated: tuple[str, ...] = ()
 
 
 def connect(settings: Settings) -> psycopg.Connection[Any]:
@@ -103,6 +108,13 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [jsonable(item) for item in value]
     return str(value)
+
+
+def _as_field_names(value: Any) -> tuple[str, ...]:
+    """`_truncated_fields` ('Name,City__c' or null) as a tuple of field names."""
+    if not value:
+        return ()
+    return tuple(name for name in (part.strip() for part in str(value).split(",")) if name)
 
 
 def _as_object(value: Any) -> dict[str, Any] | None:
@@ -219,6 +231,7 @@ class SyncViewReader:
         ]
         key_at, hash_at = positions[SYNC_KEY], positions[PAYLOAD_HASH]
         group_at, before_at = positions.get(GROUP_KEY), positions.get(BEFORE)
+        truncated_at = positions.get(TRUNCATED_FIELDS)
         query = sql.SQL("select * from {} order by {}").format(
             _identifier(self.view), sql.Identifier(SYNC_KEY)
         )
@@ -244,6 +257,11 @@ class SyncViewReader:
                             payload=payload,
                             group_key=None if group is None else str(group),
                             before=None if before_at is None else _as_object(record[before_at]),
+                            truncated=(
+                                ()
+                                if truncated_at is None
+                                else _as_field_names(record[truncated_at])
+                            ),
                         )
                     )
                 yield rows

@@ -49,11 +49,21 @@ salesforce_runs as (
 
 ),
 
+-- rows with a value cut to fit its field (_truncated_fields): sent, but not as
+-- the source holds them, so they are counted rather than hidden
 queue_figures as (
 
     select
         (select count(*) from properties_to_create) as create_queue_size,
-        (select count(*) from properties_to_update) as update_queue_size
+        (select count(*) from properties_to_update) as update_queue_size,
+        (
+            select count(*) from properties_to_create
+            where _truncated_fields is not null
+        ) as create_rows_truncated,
+        (
+            select count(*) from properties_to_update
+            where _truncated_fields is not null
+        ) as update_rows_truncated
 
 ),
 
@@ -151,6 +161,8 @@ figures as (
         {{ propsync_now() }} as measured_at,
         queue_figures.create_queue_size,
         queue_figures.update_queue_size,
+        queue_figures.create_rows_truncated,
+        queue_figures.update_rows_truncated,
         coalesce(group_figures.property_groups, 0) as property_groups,
         coalesce(group_figures.active_groups, 0) as active_groups,
         coalesce(group_figures.active_groups_missing, 0) as active_groups_missing,

@@ -52,7 +52,9 @@ payload as (
         {{ field.column }} as {{ adapter.quote(field.field) }},
         {%- endfor %}
         primary_property_id as _sync_key,
-        group_key as _group_key
+        group_key as _group_key,
+        -- control column: the fields cut to fit (never sent, not in the hash)
+        truncated_fields as _truncated_fields
 
     from groups_to_create
 
@@ -66,7 +68,8 @@ final as (
         {%- endfor %}
         _sync_key,
         {{ surrogate_key(payload_columns) }} as _payload_hash,
-        _group_key
+        _group_key,
+        _truncated_fields
 
     from payload
 

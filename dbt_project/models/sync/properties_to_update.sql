@@ -39,7 +39,9 @@ changed_records as (
         {%- endfor %}
         salesforce_records.product_property_id as _sync_key,
         matches.group_key as _group_key,
-        {{ json_object(before_pairs) }} as _before
+        {{ json_object(before_pairs) }} as _before,
+        -- control column: the fields cut to fit (never sent, not in the hash)
+        desired.truncated_fields as _truncated_fields
 
     from matches
     inner join desired
@@ -59,7 +61,8 @@ final as (
         _sync_key,
         {{ surrogate_key(payload_columns) }} as _payload_hash,
         _group_key,
-        _before
+        _before,
+        _truncated_fields
 
     from changed_records
 

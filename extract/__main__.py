@@ -3,17 +3,29 @@
 Sources: `rds`, `salesforce` (read-back) and `all`. Each prints one summary line;
 an expected failure prints one line on stderr. Every named source is attempted,
 and the exit code is the worst one (2 configuration, 3 unreachable).
+
+dlt's own log (warnings such as a cursor shared by many rows) goes to
+`<DLT_DATA_DIR>/extract.log`, not to the terminal; each retry of an HTTP request is
+one short line on stderr.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib.metadata
+import logging
+import logging.handlers
 import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
+from common.redaction import RedactingFilter
 from common.settings import ConfigurationError, Settings, load_settings
 from extract.pipelines import (
     EXIT_CONFIG,
@@ -28,7 +40,26 @@ from extract.pipelines import (
 console = Console(soft_wrap=True, highlight=False)
 errors = Console(stderr=True, soft_wrap=True, highlight=False)
 
-app = typer.Typer(add_completion=False, help=__doc__, rich_markup_mode=None)
+# `\b` keeps click from rewrapping the paragraph that follows (the commands).
+HELP = """Run the dlt pipelines of the named sources into the warehouse.
+
+Each source prints one summary line; the exit code is the worst one (0 success,
+2 configuration, 3 unreachable).
+
+dlt keeps the pipelines (rds_to_warehouse, salesforce_to_warehouse) in
+<DLT_DATA_DIR>/pipelines, by default .local/dlt/pipelines of the project, and its
+log in <DLT_DATA_DIR>/extract.log. dlt's own commands, from the project folder:
+
+\b
+  DLT_DATA_DIR=.local/dlt dlt pipeline rds_to_warehouse info
+  DLT_DATA_DIR=.local/dlt dlt pipeline rds_to_warehouse trace
+"""
+
+app = typer.Typer(add_completion=False, rich_markup_mode=None)
+
+# dlt's log file: rotated, so a scheduled extract cannot fill the disk with it.
+LOG_FILE_NAME = "extract.log"
+LOG_FILE_BYTES = 5 * 1024 * 1024
 
 ALL = tuple(SOURCES)  # the planned ones join once they exist
 
@@ -50,11 +81,119 @@ def summary_line(result: SourceResult, settings: Settings) -> str:
     )
 
 
-@app.command()
+def package_version() -> str:
+    try:
+        return importlib.metadata.version("propsync")
+    except importlib.metadata.PackageNotFoundError:  # run from a tree never installed
+        return "unknown"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        console.print(f"propsync {package_version()}", markup=False)
+        raise typer.Exit(0)
+
+
+@contextlib.contextmanager
+def dlt_log_to_file(path: Path) -> Iterator[None]:
+    """dlt's logger and Python warnings go to `path` while the block runs.
+
+    dlt gives its logger a stderr handler of its own (and reuses the first handler
+    it finds there when a pipeline starts), so its warnings would reach the user's
+    terminal between our summary lines. The file keeps them, errors included; what
+    the user needs of an error is the one line `classify` prints.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.handlers.RotatingFileHandler(
+        path, maxBytes=LOG_FILE_BYTES, backupCount=1, encoding="utf-8"
+    )
+    handler.addFilter(RedactingFilter())  # dlt's messages can hold a DSN
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    loggers = [logging.getLogger("dlt"), logging.getLogger("py.warnings")]
+    saved = [(logger, list(logger.handlers), logger.propagate) for logger in loggers]
+    for logger in loggers:
+        for old in list(logger.handlers):
+            logger.removeHandler(old)
+        logger.addHandler(handler)
+        logger.propagate = False
+    logging.captureWarnings(True)
+    try:
+        yield
+    finally:
+        logging.captureWarnings(False)
+        for logger, handlers, propagate in saved:
+            logger.removeHandler(handler)
+            for old in handlers:
+                logger.addHandler(old)
+            logger.propagate = propagate
+        handler.close()
+
+
+# common.http logs every retry as
+#   "<api>: attempt N failed (<what failed, with URL and exception chain>); retrying in S s"
+# A log line, not a terminal line: the CLI shows each as one short line. (The same
+# rule as reverse_etl/cli.py; extract may not import the pusher.)
+_RETRY_LINE = re.compile(
+    r"^(?P<api>.+?): attempt (?P<attempt>\d+) failed \((?P<why>.*)\); "
+    r"retrying in (?P<wait>[\d.]+) s$",
+    re.DOTALL,
+)
+
+
+def retry_line(message: str) -> str:
+    match = _RETRY_LINE.match(message)
+    if match is None:
+        return message.strip().splitlines()[0] if message.strip() else message
+    why = match["why"]
+    status = re.search(r"\bHTTP \d{3}\b", why)
+    gist = status.group(0) if status else why.rsplit(": ", 1)[-1]
+    gist = re.sub(r"^\[Errno -?\d+\]\s*", "", gist).strip() or why
+    return (
+        f"{match['api']}: attempt {match['attempt']} failed ({gist}); "
+        f"retrying in {float(match['wait']):.1f} s"
+    )
+
+
+class RetryLines(logging.Handler):
+    """Each warning of `common.http` as one line on stderr, cut to the terminal."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            errors.print(
+                f"{record.levelname.lower()}: {retry_line(record.getMessage())}",
+                markup=False,
+                no_wrap=True,
+                overflow="ellipsis",
+                crop=True,
+                soft_wrap=False,
+            )
+        except Exception:  # a logging handler must never break the run
+            self.handleError(record)
+
+
+@contextlib.contextmanager
+def retry_lines() -> Iterator[None]:
+    http_log = logging.getLogger("common.http")
+    handler = RetryLines()
+    propagate = http_log.propagate
+    http_log.addHandler(handler)
+    http_log.propagate = False
+    try:
+        yield
+    finally:
+        http_log.removeHandler(handler)
+        http_log.propagate = propagate
+
+
+@app.command(help=HELP)
 def main(
     sources: Annotated[
         list[str],
         typer.Argument(
+            metavar="SOURCE",
             help=f"one or more of: {', '.join((*SOURCES, *PLANNED_SOURCES, 'all'))}",
             show_default=False,
         ),
@@ -62,6 +201,15 @@ def main(
     full_refresh: Annotated[
         bool,
         typer.Option("--full-refresh", help="forget incremental state and reload everything"),
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version (propsync <version>) and exit.",
+        ),
     ] = False,
 ) -> None:
     """Run the dlt pipelines of the named sources into the warehouse."""
@@ -89,14 +237,15 @@ def main(
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 
     worst = 0
-    for name in _selected(sources):
-        try:
-            result = extract_source(name, settings, full_refresh=full_refresh)
-        except ExtractError as error:
-            errors.print(f"[red]error:[/red] {escape(str(error))}")
-            worst = max(worst, error.exit_code)
-            continue
-        console.print(summary_line(result, settings))
+    with dlt_log_to_file(dlt_data_dir() / LOG_FILE_NAME), retry_lines():
+        for name in _selected(sources):
+            try:
+                result = extract_source(name, settings, full_refresh=full_refresh)
+            except ExtractError as error:
+                errors.print(f"[red]error:[/red] {escape(str(error))}")
+                worst = max(worst, error.exit_code)
+                continue
+            console.print(summary_line(result, settings))
     raise typer.Exit(worst)
 
 

@@ -1,4 +1,4 @@
-"""`reverse-etl`: push, syncs, runs, health, quality.
+"""`reverse-etl`: push, syncs, runs, rejected, health, revert, check, quality.
 
 Every expected failure ends as one line on stderr and an exit code of
 docs/commands.md: 0 success, 1 some records rejected, 2 bad usage or configuration,
@@ -11,31 +11,73 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import uuid
-from collections.abc import Iterator
+import importlib.metadata
+import logging
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NoReturn
 
 import psycopg
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+from typer.core import TyperGroup
 
 from common.redaction import redact, register_secrets
 from common.settings import ConfigurationError, Settings, load_settings
 from reverse_etl import registry
 from reverse_etl.destinations import build_destination
 from reverse_etl.engine import RunResult, run_pass
-from reverse_etl.ledger import Ledger
+from reverse_etl.ledger import RUN_STATUSES, Ledger, migrations
 from reverse_etl.observer import ConsoleObserver
 from reverse_etl.warehouse import connect, relation_exists
 
+# typer hands some values to pydantic, whose messages start "Value error, "; a user
+# needs the sentence after it.
+_PYDANTIC_PREFIX = re.compile(r"^(?:Value|Assertion) error, ")
+
+
+@contextlib.contextmanager
+def _plain_parameter_errors() -> Iterator[None]:
+    try:
+        yield
+    except typer.BadParameter as error:
+        error.message = _PYDANTIC_PREFIX.sub("", error.message)
+        raise
+
+
+class _Commands(TyperGroup):
+    """The command group, with parameter errors in plain words.
+
+    Parsing happens in make_context (options of `reverse-etl` itself) and, for each
+    subcommand, inside invoke; both pass through here.
+    """
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any
+    ) -> Any:
+        with _plain_parameter_errors():
+            return super().make_context(info_name, args, parent, **extra)
+
+    def invoke(self, ctx: Any) -> Any:
+        with _plain_parameter_errors():
+            return super().invoke(ctx)
+
+
 app = typer.Typer(
     name="reverse-etl",
+    cls=_Commands,
     help="Push dbt sync views to destinations, safely and on the record.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
+    # Plain (click-style) help: the rich layout labels every flag `<bool>` although
+    # a flag takes no value.
+    rich_markup_mode=None,
 )
 
 out = Console()
@@ -91,14 +133,119 @@ def _settings() -> Settings:
     return settings
 
 
+def package_version() -> str:
+    try:
+        return importlib.metadata.version("propsync")
+    except importlib.metadata.PackageNotFoundError:  # run from a tree never installed
+        return "unknown"
+
+
+# -- retry lines ----------------------------------------------------------------------
+
+# common.http logs every retry as
+#   "<api>: attempt N failed (<what failed, with URL and exception chain>); retrying in S s"
+# which is a log line, not a terminal line. The CLI shows each as one short line.
+_RETRY_LINE = re.compile(
+    r"^(?P<api>.+?): attempt (?P<attempt>\d+) failed \((?P<why>.*)\); "
+    r"retrying in (?P<wait>[\d.]+) s$",
+    re.DOTALL,
+)
+
+
+def _retry_gist(why: str) -> str:
+    """What failed, in a few words: the HTTP status, or the innermost reason."""
+    status = re.search(r"\bHTTP \d{3}\b", why)
+    if status:
+        return status.group(0)
+    innermost = why.rsplit(": ", 1)[-1]
+    return re.sub(r"^\[Errno -?\d+\]\s*", "", innermost).strip() or why
+
+
+def retry_line(message: str) -> str:
+    """One retry log message as one short line (unknown messages: their first line)."""
+    match = _RETRY_LINE.match(message)
+    if match is None:
+        return message.strip().splitlines()[0] if message.strip() else message
+    return (
+        f"{match['api']}: attempt {match['attempt']} failed ({_retry_gist(match['why'])}); "
+        f"retrying in {float(match['wait']):.1f} s"
+    )
+
+
+class RetryLines(logging.Handler):
+    """Prints each warning of `common.http` on stderr as one line, cut to the terminal.
+
+    The engine only logs; what a terminal shows is the CLI's choice. The full
+    reason of the last attempt is in the error line that follows.
+    """
+
+    def __init__(self, console: Console) -> None:
+        super().__init__(logging.WARNING)
+        self.console = console
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = f"{record.levelname.lower()}: {retry_line(record.getMessage())}"
+            self.console.print(
+                line, markup=False, highlight=False, no_wrap=True, overflow="ellipsis", crop=True
+            )
+        except Exception:  # a logging handler must never break the pass
+            self.handleError(record)
+
+
+@contextlib.contextmanager
+def retry_lines(console: Console) -> Iterator[None]:
+    """Route `common.http`'s log to `console` while the block runs, then restore it.
+
+    Not propagated meanwhile, so a root handler that some library installs does not
+    print every retry a second time.
+    """
+    http_log = logging.getLogger("common.http")
+    handler = RetryLines(console)
+    propagate = http_log.propagate
+    http_log.addHandler(handler)
+    http_log.propagate = False
+    try:
+        yield
+    finally:
+        http_log.removeHandler(handler)
+        http_log.propagate = propagate
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        out.print(f"propsync {package_version()}", markup=False, highlight=False)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _reverse_etl(
+    ctx: typer.Context,
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the version (propsync <version>) and exit.",
+    ),
+) -> None:
+    # Every command gets the short retry lines; the stack closes with the command.
+    ctx.with_resource(retry_lines(err))
+
+
 @app.command()
 def push(
     destination: str = typer.Argument(
-        ..., help="a destination of the registry (`reverse-etl syncs` lists them)"
+        ...,
+        metavar="DESTINATION",
+        help="a destination of the registry (`reverse-etl syncs` lists them)",
     ),
     pass_name: PassChoice = typer.Option(..., "--pass", help="create or update"),
     objects: list[str] | None = typer.Option(
-        None, "--object", help="only this object or entity (repeatable); default: all"
+        None,
+        "--object",
+        metavar="OBJECT",
+        help="only this object or entity (repeatable); default: all",
     ),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="record and print what would be sent; send nothing"
@@ -176,26 +323,120 @@ def syncs() -> None:
     out.print(table)
 
 
-@app.command()
-def runs(
-    limit: int = typer.Option(20, "--limit", min=1, help="how many runs, newest first"),
-) -> None:
-    """Past runs with their counts."""
-    with expected_failures():
-        settings = _settings()
-        with connect(settings) as conn:
-            ledger = Ledger(conn)
-            if not ledger.exists():
-                out.print("no runs recorded yet (the ledger is created by the first push)")
-                return
-            rows = ledger.recent_runs(limit)
-    table = Table(title=f"last {len(rows)} run(s)", header_style="bold")
+# -- runs ---------------------------------------------------------------------------
+
+runs_app = typer.Typer(
+    help="Past runs, newest first; `reverse-etl runs show RUN_ID` shows one.",
+    invoke_without_command=True,
+    subcommand_metavar="[show RUN_ID]",
+    rich_markup_mode=None,
+)
+app.add_typer(runs_app, name="runs")
+
+SHORT_ID = 8  # hex digits of a run id in the list; `runs show` and `revert` take them
+
+
+# A rule under the header and two spaces between columns (a space of padding and the
+# blank divider), nothing at the edges: like `ps` or `docker ps`, and 80 columns hold
+# the key columns of a run.
+_LIST_STYLE: dict[str, Any] = {
+    "header_style": "bold",
+    "box": box.SIMPLE_HEAD,
+    "padding": (0, 1, 0, 0),
+    "pad_edge": False,
+    "show_edge": False,
+}
+
+
+def _natural_width(table: Table) -> int:
+    # Console.measure caps at the console's width; measure against a roomy one.
+    return out.measure(table, options=out.options.update_width(10_000)).maximum
+
+
+def _short_id(run_id: Any) -> str:
+    return str(run_id)[:SHORT_ID]
+
+
+def _utc(moment: dt.datetime | None) -> str:
+    if moment is None:
+        return "-"
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _cells(*values: str) -> list[Text]:
+    # Ledger values (keys, messages) are data: a `[...]` in them is no rich markup.
+    return [Text(value) for value in values]
+
+
+def _ago(moment: dt.datetime | None, now: dt.datetime) -> str:
+    """`45s ago`, `12m ago`, `5h ago`, `3d ago`: short enough for an 80-column list."""
+    if moment is None:
+        return "-"
+    seconds = max(0, int((now - moment).total_seconds()))
+    for unit, size, below in (("s", 1, 60), ("m", 60, 3600), ("h", 3600, 48 * 3600)):
+        if seconds < below:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds // 86400}d ago"
+
+
+def _written(row: dict[str, Any]) -> str:
+    # A dry run writes nothing; what it would have written is in `--wide` and `show`.
+    return "-" if row["dry_run"] else str(row["created"] + row["updated"])
+
+
+def _key_table(rows: list[dict[str, Any]], title: str, *, compact: bool) -> Table:
+    """The default list: the key columns of each run.
+
+    `compact` is for a console too narrow for whole sync names (an 80-column
+    terminal): when every run belongs to one destination, its name moves from
+    each row into the title, and a dry run's mode is `dry`.
+    """
+    destinations = {row["destination"] for row in rows}
+    strip = compact and len(destinations) == 1
+    if strip:
+        title = f"{title} ({next(iter(destinations))})"
+    table = Table(title=title, **_LIST_STYLE)
+    for column, justify in (
+        ("run", "left"),
+        ("started", "left"),
+        ("sync", "left"),
+        ("mode", "left"),
+        ("status", "left"),
+        ("rows", "right"),
+        ("written", "right"),
+        ("rejected", "right"),
+    ):
+        table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    now = dt.datetime.now(dt.UTC)
+    for row in rows:
+        name = row.get("sync_name") or f"{row['destination']}.{row['object_name']}.{row['pass']}"
+        if strip:
+            name = name.removeprefix(f"{row['destination']}.")
+        mode = ("dry" if compact else "dry run") if row["dry_run"] else "real"
+        table.add_row(
+            *_cells(
+                _short_id(row["run_id"]),
+                _ago(row["started_at"], now),
+                name,
+                mode,
+                row["status"],
+                str(row["rows_in_view"]),
+                _written(row),
+                "-" if row["dry_run"] else str(row["rejected"]),
+            )
+        )
+    return table
+
+
+def _wide_table(rows: list[dict[str, Any]], title: str) -> Table:
+    table = Table(title=title, **_LIST_STYLE)
     for column, justify in (
         ("run id", "left"),
         ("started (UTC)", "left"),
         ("sync", "left"),
         ("mode", "left"),
         ("status", "left"),
+        ("gate", "left"),
         ("rows", "right"),
         ("created", "right"),
         ("updated", "right"),
@@ -206,25 +447,27 @@ def runs(
         ("not sent", "right"),
         ("requests", "right"),
         ("seconds", "right"),
+        ("revert of", "left"),
         ("error", "left"),
     ):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for row in rows:
-        table.add_row(*_run_cells(row))
-    out.print(table)
+        table.add_row(*_cells(*_run_cells(row)))
+    return table
 
 
 def _run_cells(row: dict[str, Any]) -> list[str]:
     started = row["started_at"]
     finished = row["finished_at"]
-    seconds = f"{(finished - started).total_seconds():.1f}" if finished else "-"
+    seconds = f"{(finished - started).total_seconds():.1f}" if finished and started else "-"
     error = (row["error"] or "").splitlines()[0] if row["error"] else ""
     return [
         str(row["run_id"]),
-        started.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S") if started else "",
+        _utc(started),
         row.get("sync_name") or f"{row['destination']} {row['pass']}",
         "dry run" if row["dry_run"] else "real",
         row["status"],
+        row.get("gate") or "-",
         str(row["rows_in_view"]),
         str(row["created"]),
         str(row["updated"]),
@@ -235,8 +478,158 @@ def _run_cells(row: dict[str, Any]) -> list[str]:
         str(row["not_sent"]),
         str(row["api_requests"]),
         seconds,
-        error[:80],
+        _short_id(row["revert_of"]) if row.get("revert_of") else "",
+        redact(error[:80]),
     ]
+
+
+def _print_whole(table: Table) -> None:
+    """Print a table at its natural width, wider than the terminal if need be.
+
+    `--wide` asks for every column; squeezed into the terminal they would fold into
+    unreadable cells, while whole lines can be read with `less -S` or a wide window.
+    """
+    width = max(out.width, _natural_width(table))
+    Console(file=out.file, width=width).print(table)
+
+
+def _check_status(status: str | None) -> str | None:
+    if status is None:
+        return None
+    if status.lower() not in RUN_STATUSES:
+        fail(f"unknown status {status!r}; valid: {', '.join(RUN_STATUSES)}", 2)
+    return status.lower()
+
+
+@runs_app.callback()
+def runs(
+    ctx: typer.Context,
+    last: int = typer.Option(
+        20, "--last", "--limit", "-n", min=1, metavar="N", help="how many runs, newest first"
+    ),
+    sync_name: str | None = typer.Option(
+        None, "--sync", metavar="SYNC", help="only this sync (`reverse-etl syncs` lists them)"
+    ),
+    status: str | None = typer.Option(
+        None,
+        "--status",
+        metavar="STATUS",
+        help=f"only runs in this status: {', '.join(RUN_STATUSES)}",
+    ),
+    wide: bool = typer.Option(False, "--wide", help="every column, full run ids, UTC times"),
+) -> None:
+    """Past runs, newest first: run id, start, sync, mode, status, rows, written, rejected."""
+    if ctx.invoked_subcommand is not None:
+        return  # `runs show ...`
+    with expected_failures():
+        if sync_name is not None:
+            registry.by_name(sync_name)
+        wanted_status = _check_status(status)
+        settings = _settings()
+        with connect(settings) as conn:
+            ledger = Ledger(conn)
+            if not ledger.exists():
+                out.print("no runs recorded yet (the ledger is created by the first push)")
+                return
+            rows = ledger.recent_runs(last, sync_name=sync_name, status=wanted_status)
+    filters = [f for f in (sync_name, wanted_status and f"status {wanted_status}") if f]
+    scope = f" of {', '.join(filters)}" if filters else ""
+    if not rows:
+        out.print(f"no runs{scope}", markup=False, highlight=False)
+        return
+    title = f"last {len(rows)} run(s){scope}"
+    if wide:
+        _print_whole(_wide_table(rows, title))
+        return
+    table = _key_table(rows, title, compact=False)
+    if _natural_width(table) > out.width:
+        table = _key_table(rows, title, compact=True)
+    out.print(table)
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: str = typer.Argument(
+        ..., metavar="RUN_ID", help="a run id, or its first 8 or more characters"
+    ),
+    records: int = typer.Option(
+        20, "--records", min=0, metavar="N", help="how many records to list (rejected first)"
+    ),
+) -> None:
+    """One run: its fields, its outcomes, and its first records."""
+    with expected_failures():
+        settings = _settings()
+        with connect(settings) as conn:
+            ledger = Ledger(conn)
+            if not ledger.exists():
+                fail("no runs recorded yet (the ledger is created by the first push)", 2)
+            wanted = ledger.resolve_run(run_id)
+            run = ledger.run(wanted)
+            outcomes = ledger.run_outcomes(wanted)
+            listed = ledger.run_records(wanted, records) if records else []
+    assert run is not None  # resolve_run found it
+    _print_run(run, outcomes, listed)
+
+
+def _record_error(record: dict[str, Any]) -> str:
+    """`CODE [fields]: message` of a rejected record; empty for the others."""
+    code = record["error_code"] or ""
+    if record["error_fields"]:
+        code = f"{code} [{record['error_fields']}]".strip()
+    message = redact(record["error_message"] or "")
+    return ": ".join(part for part in (code, message) if part)
+
+
+def _print_run(
+    run: dict[str, Any], outcomes: dict[str, int], listed: list[dict[str, Any]]
+) -> None:
+    started, finished = run["started_at"], run["finished_at"]
+    took = f" ({(finished - started).total_seconds():.1f} s)" if finished and started else ""
+    fields: list[tuple[str, str]] = [
+        ("run", str(run["run_id"])),
+        ("sync", run.get("sync_name") or "-"),
+        ("object", f"{run['destination']} {run['object_name']}, from {run['sync_view']}"),
+        ("mode", "dry run" if run["dry_run"] else "real"),
+        ("status", run["status"]),
+        ("gate", run.get("gate") or "-"),
+        ("started", f"{_utc(started)} UTC"),
+        ("finished", f"{_utc(finished)} UTC{took}" if finished else "- (not finished)"),
+        ("rows", f"{run['rows_in_view']} in the view"),
+        ("requests", f"{run['api_requests']} API request(s)"),
+    ]
+    if run.get("revert_of"):
+        fields.append(("revert of", str(run["revert_of"])))
+    if run.get("error"):
+        fields.append(("error", redact(str(run["error"]).strip().splitlines()[0])))
+    for label, value in fields:
+        out.print(f"{label:<10} {value}", markup=False, highlight=False, soft_wrap=True)
+    total = sum(outcomes.values())
+    counts = ", ".join(f"{outcome} {count}" for outcome, count in outcomes.items())
+    out.print(
+        f"{'outcomes':<10} {total} record(s){': ' + counts if counts else ''}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    if not listed:
+        return
+    errors = [_record_error(record) for record in listed]
+    table = Table(**_LIST_STYLE)
+    table.add_column("key", overflow="fold")
+    table.add_column("outcome", no_wrap=True)
+    table.add_column("record id", no_wrap=True)
+    if any(errors):
+        table.add_column("error", overflow="fold")
+    for record, error in zip(listed, errors, strict=True):
+        cells = [record["sync_key"], record["outcome"], record["record_id"] or "-"]
+        table.add_row(*_cells(*cells, *([error] if any(errors) else [])))
+    out.print(table)
+    if total > len(listed):
+        out.print(
+            f"... and {total - len(listed)} more (`--records N` lists more)",
+            markup=False,
+            highlight=False,
+        )
 
 
 @app.command()
@@ -313,7 +706,11 @@ def health() -> None:
 
 @app.command()
 def revert(
-    run_id: str = typer.Argument(..., help="the run to undo (`reverse-etl runs` shows ids)"),
+    run_id: str = typer.Argument(
+        ...,
+        metavar="RUN_ID",
+        help="the run to undo: its id or first 8+ characters (`reverse-etl runs` shows them)",
+    ),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="read the destination and show what would be restored"
     ),
@@ -322,15 +719,12 @@ def revert(
     from reverse_etl.revert import RevertError, revert_run, run_to_revert
 
     with expected_failures():
-        try:
-            wanted = uuid.UUID(run_id)
-        except ValueError:
-            raise RevertError(f"not a run id: {run_id!r}") from None
         settings = _settings()
         with connect(settings) as conn:
             ledger = Ledger(conn)
             if not ledger.exists():
                 raise RevertError("no runs recorded yet: nothing to revert")
+            wanted = ledger.resolve_run(run_id)
             run, sync = run_to_revert(ledger, wanted)
             target = None
             if run["pass"] == "update":
@@ -371,6 +765,152 @@ def revert(
     if result.exit_code not in (0, 1):
         fail((result.error or f"revert {result.status}").splitlines()[0], result.exit_code)
     raise typer.Exit(result.exit_code)
+
+
+# -- check ----------------------------------------------------------------------------
+
+
+@dataclass
+class PartCheck:
+    """One line of `reverse-etl check`: a part, and whether it answered."""
+
+    part: str
+    code: int  # 0 answered; otherwise the exit code its failure means (2 or 3)
+    detail: str
+    skipped: bool = False  # not configured, and no registered sync needs it
+
+    @property
+    def label(self) -> str:
+        return "SKIP" if self.skipped else ("OK" if self.code == 0 else "FAIL")
+
+
+def _postgres_failure(error: psycopg.Error) -> tuple[int, str]:
+    """(exit code, reason) of a failed connection: 2 when the server answered and
+    refused (bad user, password or database), 3 when nothing answered."""
+    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    reason = first.rsplit(" failed: ", 1)[-1].removeprefix("connection failed: ")
+    reason = " ".join(reason.removeprefix("FATAL:").split())
+    if not isinstance(error, psycopg.OperationalError):
+        return 2, redact(reason)  # connected, then refused a query (a permission)
+    answered = "FATAL:" in first and not any(
+        busy in first for busy in ("starting up", "shutting down", "too many clients")
+    )
+    return (2 if answered else 3), redact(reason)
+
+
+def _check_warehouse(settings: Settings) -> PartCheck:
+    warehouse = settings.warehouse
+    where = warehouse.label()
+    try:
+        with psycopg.connect(warehouse.dsn(), autocommit=True, connect_timeout=10) as conn:
+            conn.execute("select 1").fetchone()
+            ledger = Ledger(conn)
+            applied = ledger.applied_versions() if ledger.exists() else []
+    except psycopg.Error as error:
+        code, reason = _postgres_failure(error)
+        if code == 3 and warehouse.is_embedded():
+            hint = "start the embedded one with `python -m sandbox up`"
+        elif code == 3:
+            hint = "check PGHOST and PGPORT"
+        else:
+            hint = "check PGUSER, PGPASSWORD and PGDATABASE"
+        return PartCheck("warehouse", code, f"{where}: {reason} ({hint})")
+    latest = max((m.version for m in migrations()), default=0)
+    if not applied:
+        schema = "no ledger yet (the first push or `dbt build` creates it)"
+    elif max(applied) >= latest:
+        schema = f"ledger at migration {max(applied)}, up to date"
+    else:
+        schema = f"ledger at migration {max(applied)} of {latest} (the next push applies the rest)"
+    return PartCheck("warehouse", 0, f"{where}: answered; {schema}")
+
+
+def _check_rds(settings: Settings) -> PartCheck:
+    url = settings.rds.database_url
+    if url is None or not url.get_secret_value():
+        # No registered sync reads the RDS: only `python -m extract rds` needs it.
+        return PartCheck(
+            "source rds",
+            0,
+            "not configured: set RDS_DATABASE_URL (read by `python -m extract rds`)",
+            skipped=True,
+        )
+    try:
+        with psycopg.connect(url.get_secret_value(), autocommit=True, connect_timeout=10) as conn:
+            conn.execute("select 1").fetchone()
+            host = f"{conn.info.host}:{conn.info.port}/{conn.info.dbname}"
+    except psycopg.ProgrammingError as error:  # a URL psycopg cannot parse
+        return PartCheck("source rds", 2, f"RDS_DATABASE_URL: {redact(error)}")
+    except psycopg.Error as error:
+        code, reason = _postgres_failure(error)
+        return PartCheck("source rds", code, f"{reason} (check RDS_DATABASE_URL)")
+    return PartCheck("source rds", 0, f"{host}: answered")
+
+
+def _check_destination(destination: str, settings: Settings) -> PartCheck:
+    part = f"destination {destination}"
+    sync = next(s for s in registry.SYNCS if s.destination == destination)
+    try:
+        target = build_destination(sync, settings, require_credentials=False)
+    except Exception as error:
+        return _failed_part(part, error)
+    try:
+        # Missing variables are named without a request; then the real thing:
+        # authenticate and one cheap read.
+        target.check_configuration()
+        return PartCheck(part, 0, redact(target.health_check()))
+    except Exception as error:
+        return _failed_part(part, error)
+    finally:
+        target.close()
+
+
+def _failed_part(part: str, error: Exception) -> PartCheck:
+    code = 2 if isinstance(error, ConfigurationError) else getattr(error, "exit_code", None)
+    if not isinstance(code, int):
+        raise error  # not an expected failure: keep the traceback
+    text = str(error).strip()
+    return PartCheck(part, code, redact(text.splitlines()[0] if text else type(error).__name__))
+
+
+def _checks() -> list[tuple[str, Callable[[Settings], PartCheck]]]:
+    """The parts `reverse-etl check` asks, in order: warehouse, sources, destinations."""
+    parts: list[tuple[str, Callable[[Settings], PartCheck]]] = [
+        ("warehouse", _check_warehouse),
+        ("source rds", _check_rds),
+    ]
+    for name in registry.destinations():
+        parts.append((f"destination {name}", lambda s, name=name: _check_destination(name, s)))
+    return parts
+
+
+@app.command()
+def check() -> None:
+    """Does every part answer? Warehouse, sources, destinations: one line each."""
+    with expected_failures():
+        settings = _settings()
+    parts = _checks()
+    width = max(len(part) for part, _ in parts)
+    results: list[PartCheck] = []
+    for _, probe in parts:
+        # Each line as soon as its part has answered: a part that times out shows
+        # which one it is while it waits.
+        result = probe(settings)
+        results.append(result)
+        out.print(
+            f"{result.part:<{width}}  {result.label:<4}  {result.detail}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+    failed = [r for r in results if r.code and not r.skipped]
+    if failed:
+        # 3 wins over 2: something that does not answer hides what is behind it.
+        fail(
+            f"{len(failed)} of {len(results)} part(s) failed: {', '.join(r.part for r in failed)}",
+            max(r.code for r in failed),
+        )
+    raise typer.Exit(0)
 
 
 quality_app = typer.Typer(

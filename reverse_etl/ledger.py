@@ -50,6 +50,21 @@ _PASS_LOCK_PREFIX = "reverse_etl.pass:"
 SENT_OUTCOMES = ("created", "updated", "already_present", "rejected")
 
 
+class UnknownRun(ValueError):
+    """A run id that names no run, or more than one (exit 2): the message says which."""
+
+    exit_code = 2
+
+
+# Every status a run can have (migration 0002's check constraint says the same).
+RUN_STATUSES = ("running", "succeeded", "partial", "failed", "blocked", "abandoned")
+# `reverse-etl runs` shows the first 8 hex digits of a run id; a prefix must be at
+# least that long, so that a typo does not silently pick some other run.
+RUN_PREFIX_MIN = 8
+_RUN_PREFIX = re.compile(r"[0-9a-f-]+")  # no LIKE wildcard can get through
+_UUID_GROUPS = ((0, 8), (8, 12), (12, 16), (16, 20), (20, 32))
+
+
 class MigrationError(RuntimeError):
     """The migration files and the runner's list disagree: nothing was applied."""
 
@@ -546,7 +561,13 @@ class Ledger:
             )
             return list(cursor.fetchall())
 
-    def recent_runs(self, limit: int = 20) -> list[dict[str, Any]]:
+    def recent_runs(
+        self, limit: int = 20, *, sync_name: str | None = None, status: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The newest runs first, with the record counts the run row does not keep.
+
+        `sync_name` and `status` narrow the list; None means any.
+        """
         with self.conn.cursor(row_factory=dict_row) as cursor:
             cursor.execute(
                 """
@@ -563,10 +584,93 @@ class Ledger:
                     from reverse_etl.sync_records as s
                     where s.run_id = r.run_id
                 ) as w on true
+                where (%(sync)s::text is null or r.sync_name = %(sync)s)
+                  and (%(status)s::text is null or r.status = %(status)s)
                 order by r.started_at desc
+                limit %(limit)s
+                """,
+                {"sync": sync_name, "status": status, "limit": limit},
+            )
+            return list(cursor.fetchall())
+
+    def resolve_run(self, prefix: str) -> uuid.UUID:
+        """The run whose id is `prefix` or starts with it (at least 8 characters).
+
+        What `reverse-etl runs` shows is the id's first 8 hex digits; those, or any
+        longer part of the id, name a run as long as exactly one run matches.
+        Raise UnknownRun (exit 2) for a malformed id, no match or several matches.
+        """
+        text = prefix.strip().lower()
+        try:
+            return self._existing(uuid.UUID(text))
+        except ValueError:
+            pass  # not a whole id: a prefix, or nothing
+        digits = text.replace("-", "")
+        if not _RUN_PREFIX.fullmatch(text) or not RUN_PREFIX_MIN <= len(digits) <= 32:
+            raise UnknownRun(
+                f"not a run id: {prefix!r} (give the id `reverse-etl runs` shows, "
+                f"at least its first {RUN_PREFIX_MIN} characters)"
+            )
+        # Compared in the id's text form, so the dashes go where uuid puts them:
+        # `1a2b3c4d5e` and `1a2b3c4d-5e` are the same prefix.
+        dashed = "-".join(
+            digits[start:end] for start, end in _UUID_GROUPS if digits[start:end]
+        )
+        rows = self.conn.execute(
+            """
+            select run_id from reverse_etl.sync_runs
+            where run_id::text like %s
+            order by started_at desc
+            limit 6
+            """,
+            (dashed + "%",),
+        ).fetchall()
+        if not rows:
+            raise UnknownRun(f"no run {prefix} in reverse_etl.sync_runs")
+        if len(rows) > 1:
+            shown = ", ".join(str(run_id) for (run_id,) in rows[:5])
+            many = "more than 5" if len(rows) > 5 else str(len(rows))
+            raise UnknownRun(
+                f"run id {prefix} is ambiguous: {many} runs start with it ({shown}); "
+                "give more characters"
+            )
+        return uuid.UUID(str(rows[0][0]))
+
+    def _existing(self, run_id: uuid.UUID) -> uuid.UUID:
+        row = self.conn.execute(
+            "select 1 from reverse_etl.sync_runs where run_id = %s", (run_id,)
+        ).fetchone()
+        if row is None:
+            raise UnknownRun(f"no run {run_id} in reverse_etl.sync_runs")
+        return run_id
+
+    def run_outcomes(self, run_id: uuid.UUID) -> dict[str, int]:
+        """How many of the run's records ended with each outcome."""
+        rows = self.conn.execute(
+            """
+            select outcome, count(*) from reverse_etl.sync_records
+            where run_id = %s group by outcome order by outcome
+            """,
+            (run_id,),
+        ).fetchall()
+        return {str(outcome): int(count) for outcome, count in rows}
+
+    def run_records(self, run_id: uuid.UUID, limit: int) -> list[dict[str, Any]]:
+        """The first `limit` records of a run, rejected ones first, then by key.
+
+        Without payloads: a run may hold a million records, and a listing needs
+        what happened to each, not what was sent.
+        """
+        with self.conn.cursor(row_factory=dict_row) as cursor:
+            cursor.execute(
+                """
+                select sync_key, outcome, record_id, error_code, error_message, error_fields
+                from reverse_etl.sync_records
+                where run_id = %s
+                order by outcome <> 'rejected', sync_key
                 limit %s
                 """,
-                (limit,),
+                (run_id, limit),
             )
             return list(cursor.fetchall())
 

@@ -86,6 +86,40 @@ def test_bad_value_names_the_variable_and_no_secret(
     assert raised.value.__cause__ is None
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("DRY_RUN", "maybe", "DRY_RUN: not a boolean flag: 'maybe' (use on/off, true/false, 1/0)"),
+        ("SAFE_MODE", "sometimes", "SAFE_MODE: not a boolean flag: 'sometimes'"),
+        ("SALESFORCE_MAX_RPS", "0", "SALESFORCE_MAX_RPS: Input should be greater than 0"),
+        ("PGPORT", "not-a-port", "PGPORT: Input should be a valid integer"),
+    ],
+)
+def test_bad_values_read_as_plain_sentences(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, expected: str
+) -> None:
+    """The line a user sees: the variable and what is wrong, not pydantic's wording."""
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings()
+    message = str(raised.value)
+    assert message.startswith("invalid configuration: ")
+    assert expected in message
+    assert "Value error" not in message
+    assert "\n" not in message  # one line
+    assert "pydantic" not in message.lower()  # no "For further information visit ..." URL
+
+
+def test_several_bad_values_are_named_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRY_RUN", "maybe")
+    monkeypatch.setenv("HTTP_MAX_ATTEMPTS", "0")
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings()
+    message = str(raised.value)
+    assert "DRY_RUN: not a boolean flag" in message and "HTTP_MAX_ATTEMPTS: " in message
+    assert "Value error" not in message and "\n" not in message
+
+
 def test_repr_and_str_hide_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, secret in SECRET_VALUES.items():
         monkeypatch.setenv(name, secret)

@@ -85,16 +85,17 @@ err = Console(stderr=True)
 
 HEALTH_VIEW = "monitoring.sync_monitoring_dashboard"
 # The columns `reverse-etl health` shows, when the dashboard has them.
-HEALTH_COLUMNS = (
-    "sync_name",
-    "alert_level",
-    "alert_reasons",
-    "queue_size",
-    "last_run_status",
-    "last_run_finished_at",
-    "last_run_error_rate",
-    "outstanding_rejections",
-)
+# The dashboard columns `reverse-etl health` shows (when it has them), with short
+# headings so that one sync stays one line on an 80-column terminal.
+HEALTH_COLUMNS = {
+    "sync_name": "sync",
+    "alert_level": "level",
+    "alert_reasons": "why",
+    "queue_size": "queue",
+    "outstanding_rejections": "rejected",
+    "rows_truncated": "cut",
+    "last_run_status": "last run",
+}
 ALERT_EXIT_CODES = {"OK": 0, "P2": 10, "P1": 11, "P0": 12}
 
 
@@ -687,9 +688,14 @@ def health() -> None:
     if missing:
         fail(f"{HEALTH_VIEW} has no row for {', '.join(missing)}: run `dbt build`", 2)
     shown = [c for c in HEALTH_COLUMNS if c in columns]
-    table = Table(title="sync health", header_style="bold")
+    table = Table(
+        title="sync health (monitoring.sync_monitoring_dashboard)", header_style="bold"
+    )
     for column in shown:
-        table.add_column(column, overflow="fold")
+        numeric = column in ("queue_size", "outstanding_rejections", "rows_truncated")
+        table.add_column(
+            HEALTH_COLUMNS[column], overflow="fold", justify="right" if numeric else "left"
+        )
     worst = "OK"
     for sync in registry.SYNCS:
         row = rows[sync.name]

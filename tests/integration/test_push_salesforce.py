@@ -470,7 +470,7 @@ def test_health_exit_code_follows_the_alert_level(
     outcome = CliRunner().invoke(cli.app, ["health"], env=env)
     assert outcome.exit_code == code, outcome.output
     assert f"alert level: {level}" in outcome.stdout
-    assert "salesforce.properties.update" in outcome.stdout and "queue_size" in outcome.stdout
+    assert "salesforce.properties.update" in outcome.stdout and "queue" in outcome.stdout
 
     # A registered sync without a row means the models are older than the registry.
     warehouse.execute(

@@ -780,3 +780,17 @@ def test_outstanding_rejections_list_each_record_until_it_goes_through(
     push(conn, destination)
     assert [r["sync_key"] for r in ledger.outstanding_rejections()] == ["p-00002"]
     assert ledger.outstanding_rejections("fake.other.create") == []
+
+
+def test_a_dry_run_and_a_real_run_of_the_same_view_report_the_same_status(
+    conn: psycopg.Connection[Any],
+) -> None:
+    put_creates(conn, [create_row(1, city="Y" * 50), create_row(2)])
+    destination = FakeDestination(validate=city_too_long)
+    first, _ = push(conn, destination)
+    assert (first.status, first.exit_code) == ("partial", 1)  # this run rejected one
+    put_creates(conn, [create_row(1, city="Y" * 50)])  # the rejected row is all that is left
+    dry, _ = push(conn, destination, dry_run=True)
+    real, _ = push(conn, destination)
+    assert (dry.status, dry.exit_code) == (real.status, real.exit_code) == ("succeeded", 0)
+    assert dry.counts.skipped == real.counts.skipped == 1

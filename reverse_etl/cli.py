@@ -84,7 +84,6 @@ out = Console()
 err = Console(stderr=True)
 
 HEALTH_VIEW = "monitoring.sync_monitoring_dashboard"
-# The columns `reverse-etl health` shows, when the dashboard has them.
 # The dashboard columns `reverse-etl health` shows (when it has them), with short
 # headings so that one sync stays one line on an 80-column terminal.
 HEALTH_COLUMNS = {

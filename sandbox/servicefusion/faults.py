@@ -1,0 +1,53 @@
+"""Injected faults: the kinds, the settings' default, the deterministic draw, the replies."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from sandbox.servicefusion.messages import ApiError, Reply
+from sandbox.servicefusion.ratelimit import RATE_LIMIT_MESSAGE
+from sandbox.servicefusion.store import Store
+
+FAULT_KINDS = ("503_before", "503_after", "drop_before", "drop_after", "429", "slow")
+# Kinds that stop the request before it is processed: nothing is applied.
+BEFORE_KINDS = frozenset({"503_before", "drop_before", "429"})
+DEFAULT_SLOW_S = 5.0
+NO_FAULTS: dict[str, Any] = {
+    "rate": 0.0, "kinds": list(FAULT_KINDS), "methods": None, "paths": None, "seed": 0,
+    "next": [], "draws": 0, "slow_s": DEFAULT_SLOW_S,
+}
+
+
+def draw_fault(store: Store, method: str, path: str) -> str | None:
+    """The fault kind for this API request, or None; `next` first, then the seeded draw."""
+    faults = store.setting("faults", NO_FAULTS)
+    methods = faults.get("methods")
+    if methods and method.upper() not in {m.upper() for m in methods}:
+        return None
+    paths = faults.get("paths")
+    if paths and not any(fragment in path for fragment in paths):
+        return None
+    kind: str | None = None
+    if faults["next"]:
+        kind = faults["next"].pop(0)
+    elif float(faults["rate"]) > 0 and faults["kinds"]:
+        # Seeded by (seed, draw number): the same settings fail the same requests.
+        draw = random.Random(f"{faults['seed']}:{faults['draws']}")
+        faults["draws"] += 1
+        if draw.random() < float(faults["rate"]):
+            kind = draw.choice(faults["kinds"])
+    else:
+        return None
+    store.save_setting("faults", faults)
+    return kind
+
+
+def fault_reply(kind: str) -> Reply:
+    if kind.startswith("drop"):
+        return Reply(0, drop=True)
+    if kind == "429":
+        # The same body as the real limiter, and like it no Retry-After.
+        return ApiError(429, RATE_LIMIT_MESSAGE).reply()
+    return ApiError(503, "The server is temporarily unable to service your request due to"
+                    " maintenance downtime or capacity problems. Please try again later.").reply()

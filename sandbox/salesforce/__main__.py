@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 from pathlib import Path
 
-import psycopg
-
+from sandbox.https_simulator import read_credentials, serve_until_signalled
 from sandbox.salesforce.simulator import SalesforceSimulator
 
 
@@ -38,33 +35,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.credentials_file is not None:
         if client_id or client_secret:
             parser.error("give --credentials-file or --client-id/--client-secret, not both")
-        try:
-            lines = args.credentials_file.read_text().splitlines()
-        except OSError as error:
-            parser.error(f"--credentials-file: {error.strerror}: {args.credentials_file}")
-        if len(lines) < 2 or not lines[0].strip() or not lines[1].strip():
-            parser.error(f"--credentials-file: {args.credentials_file} must hold two lines")
-        client_id, client_secret = lines[0].strip(), lines[1].strip()
+        client_id, client_secret = read_credentials(parser, args.credentials_file)
     if not client_id or not client_secret:
         parser.error("give --credentials-file, or both --client-id and --client-secret")
     simulator = SalesforceSimulator(
         args.dsn, args.port, args.certs_dir, client_id, client_secret,
         host=args.host, verbose=args.verbose,
     )
-    try:
-        simulator.start()
-    except (OSError, psycopg.Error, ValueError) as error:
-        print(f"salesforce simulator: cannot start: {error}", file=sys.stderr)
-        return 3
-    stopping = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stopping.set())
-    print(f"salesforce simulator listening on {simulator.url}", flush=True)
-    while not stopping.wait(0.5):
-        pass
-    simulator.stop()
-    print("salesforce simulator stopped", flush=True)
-    return 0
+    return serve_until_signalled(simulator, "salesforce")
 
 
 if __name__ == "__main__":

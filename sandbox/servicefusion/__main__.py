@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 from pathlib import Path
 
-import psycopg
-
+from sandbox.https_simulator import read_credentials, serve_until_signalled
 from sandbox.servicefusion.simulator import ServiceFusionSimulator
 
 
@@ -29,31 +26,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--verbose", action="store_true", help="log every request")
     args = parser.parse_args(argv)
-    try:
-        lines = args.credentials_file.read_text().splitlines()
-    except OSError as error:
-        parser.error(f"--credentials-file: {error.strerror}: {args.credentials_file}")
-    if len(lines) < 2 or not lines[0].strip() or not lines[1].strip():
-        parser.error(f"--credentials-file: {args.credentials_file} must hold two lines")
-    client_id, client_secret = lines[0].strip(), lines[1].strip()
+    client_id, client_secret = read_credentials(parser, args.credentials_file)
     simulator = ServiceFusionSimulator(
         args.dsn, args.port, args.certs_dir, client_id, client_secret,
         host=args.host, verbose=args.verbose,
     )
-    try:
-        simulator.start()
-    except (OSError, psycopg.Error, ValueError) as error:
-        print(f"servicefusion simulator: cannot start: {error}", file=sys.stderr)
-        return 3
-    stopping = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stopping.set())
-    print(f"servicefusion simulator listening on {simulator.url}", flush=True)
-    while not stopping.wait(0.5):
-        pass
-    simulator.stop()
-    print("servicefusion simulator stopped", flush=True)
-    return 0
+    return serve_until_signalled(simulator, "servicefusion")
 
 
 if __name__ == "__main__":

@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import json
-import socket
-import ssl
-import struct
 import sys
-import threading
 import time
 import traceback
-from contextlib import suppress
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 
+from sandbox.https_simulator import TlsServer, drop_connection
 from sandbox.servicefusion.messages import ApiError, Reply, Request
 
 if TYPE_CHECKING:
-    from sandbox.servicefusion.simulator import ServiceFusionSimulator
+    pass
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -28,7 +24,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "nginx"  # what the real API answers in `Server`
     sys_version = ""
     timeout = 60  # an idle keep-alive connection frees its thread after a minute
-    server: HttpsServer
+    server: TlsServer
 
     def version_string(self) -> str:
         return self.server_version
@@ -97,60 +93,4 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _drop(self) -> None:
-        # Nothing is written; SO_LINGER 0 makes the close that follows abort the TCP
-        # connection (no TLS close_notify either), so the client sees it die with no
-        # response at all, as when a load balancer fails mid-request.
-        self.close_connection = True
-        with suppress(OSError):
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                       struct.pack("ii", 1, 0))
-
-
-class HttpsServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, address: tuple[str, int], context: ssl.SSLContext,
-                 simulator: ServiceFusionSimulator) -> None:
-        self.context = context
-        self.simulator = simulator
-        self.open_sockets: set[ssl.SSLSocket] = set()
-        self.sockets_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        # The TLS handshake runs here, in the connection's own thread, so a slow or
-        # half-open client (a port probe) never blocks the accept loop.
-        request.settimeout(10)
-        # Headers and body leave in separate writes; without NODELAY, Nagle plus the
-        # client's delayed ACK would add 40 ms to every response.
-        with suppress(OSError):
-            request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            tls = self.context.wrap_socket(request, server_side=True)
-        except (ssl.SSLError, OSError):
-            return
-        # The slow fault may hold a reply longer than the handshake timeout above.
-        tls.settimeout(120)
-        with self.sockets_lock:
-            self.open_sockets.add(tls)
-        try:
-            _Handler(tls, client_address, self)
-        except (ssl.SSLError, OSError):
-            pass
-        finally:
-            with self.sockets_lock:
-                self.open_sockets.discard(tls)
-            with suppress(OSError):
-                tls.close()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if self.simulator.verbose:
-            super().handle_error(request, client_address)
-
-    def close_connections(self) -> None:
-        with self.sockets_lock:
-            sockets = list(self.open_sockets)
-        for sock in sockets:
-            with suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+        drop_connection(self)

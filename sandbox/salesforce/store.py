@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-import psycopg
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from sandbox.salesforce.ids import make_id
@@ -20,6 +15,7 @@ from sandbox.salesforce.sobject import (
     sf_datetime,
     utc_now,
 )
+from sandbox.state_store import StateStore
 
 SCHEMA_SQL = """
 create schema if not exists sim;
@@ -68,36 +64,11 @@ DEFAULT_CONFIG: dict[str, Any] = {
 }
 
 
-class Store:
+class Store(StateStore):
     """The simulator's state in Postgres; one connection, callers hold `lock`."""
 
-    def __init__(self, dsn: str) -> None:
-        self.dsn = dsn
-        self.lock = threading.RLock()
-        self._conn: psycopg.Connection[dict[str, Any]] | None = None
-
-    @property
-    def conn(self) -> psycopg.Connection[dict[str, Any]]:
-        # Reconnect after a Postgres restart instead of failing every later request.
-        if self._conn is None or self._conn.closed or self._conn.broken:
-            self._conn = psycopg.connect(self.dsn, autocommit=True, row_factory=dict_row)
-        return self._conn
-
-    def close(self) -> None:
-        with self.lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-    def ensure_schema(self) -> None:
-        with self.lock, self.conn.transaction():
-            self.conn.execute("select pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
-            self.conn.execute(SCHEMA_SQL)
-
-    @contextmanager
-    def transaction(self) -> Iterator[psycopg.Connection[dict[str, Any]]]:
-        with self.lock, self.conn.transaction():
-            yield self.conn
+    schema_sql = SCHEMA_SQL
+    schema_lock_key = SCHEMA_LOCK_KEY
 
     # settings
 

@@ -8,14 +8,11 @@ columns so that fixture loads and the technician's status change can set them.
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-import psycopg
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
+
+from sandbox.state_store import StateStore
 
 SCHEMA = "servicefusion_sim"
 # A schema of its own: the stack may give the Salesforce simulator (schema `sim`) and
@@ -81,36 +78,11 @@ def rfc3339(moment: dt.datetime | None) -> str | None:
     return moment.astimezone(dt.UTC).replace(microsecond=0).isoformat()
 
 
-class Store:
+class Store(StateStore):
     """One connection, autocommit; callers hold `lock` (the server is threaded)."""
 
-    def __init__(self, dsn: str) -> None:
-        self.dsn = dsn
-        self.lock = threading.RLock()
-        self._conn: psycopg.Connection[dict[str, Any]] | None = None
-
-    @property
-    def conn(self) -> psycopg.Connection[dict[str, Any]]:
-        # Reconnect after a Postgres restart instead of failing every later request.
-        if self._conn is None or self._conn.closed or self._conn.broken:
-            self._conn = psycopg.connect(self.dsn, autocommit=True, row_factory=dict_row)
-        return self._conn
-
-    def close(self) -> None:
-        with self.lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-    def ensure_schema(self) -> None:
-        with self.lock, self.conn.transaction():
-            self.conn.execute("select pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
-            self.conn.execute(SCHEMA_SQL)
-
-    @contextmanager
-    def transaction(self) -> Iterator[psycopg.Connection[dict[str, Any]]]:
-        with self.lock, self.conn.transaction():
-            yield self.conn
+    schema_sql = SCHEMA_SQL
+    schema_lock_key = SCHEMA_LOCK_KEY
 
     def reset(self) -> None:
         with self.transaction() as conn:

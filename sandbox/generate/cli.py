@@ -1,4 +1,5 @@
-"""`python -m sandbox seed ...`: fill the RDS stand-in with demo data.
+"""`python -m sandbox seed ...`: fill the RDS stand-in (and the PropertyWare simulator)
+with demo data.
 
 The lead mounts `app` under `seed`. The DSN defaults to `RDS_DATABASE_URL`
 (environment first, then `.local/sandbox.env`); it is never printed, only its
@@ -17,6 +18,7 @@ import typer
 from psycopg.conninfo import conninfo_to_dict
 from rich.console import Console
 
+from sandbox.generate.propertyware import generate_propertyware
 from sandbox.generate.rds import generate_rds, initial_salesforce_records, mutate_rds
 from sandbox.stack import stack_env
 
@@ -144,3 +146,68 @@ def seed_salesforce_records(
     out.write_text(text + "\n")
     console.print(f"{len(records)} Product_Property__c records written to {out}",
                   highlight=False, soft_wrap=True)
+
+
+@app.command("propertyware")
+def seed_propertyware(
+    buildings: Annotated[
+        int, typer.Option("--buildings", min=1, help="number of PropertyWare buildings")
+    ] = 50,
+    seed: SeedOption = 7,
+    dsn: Annotated[
+        str | None,
+        typer.Option("--dsn", help="the PropertyWare simulator's state database",
+                     show_default=False),
+    ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option("--url", help="or the running simulator's base URL (its admin API)",
+                     show_default=False),
+    ] = None,
+    ca_bundle: Annotated[
+        Path | None, typer.Option("--ca-bundle", help="the simulator's CA, with --url")
+    ] = None,
+) -> None:
+    """Replace the PropertyWare simulator's objects with a generated data set."""
+    # Imported here: only this command needs the simulator's modules.
+    from sandbox.propertyware.admin import AdminError, load_objects
+    from sandbox.propertyware.store import Store
+    from sandbox.propertyware_admin import PropertyWareAdmin, PropertyWareAdminError
+
+    if (dsn is None) == (url is None):
+        _fail("give exactly one of --dsn (the simulator's database) and --url", EXIT_CONFIG)
+    data = generate_propertyware(buildings=buildings, seed=seed)
+    if url is not None:
+        admin = PropertyWareAdmin(url, str(ca_bundle) if ca_bundle else None)
+        try:
+            admin.reset()
+            admin.load(data.fixture())
+        except PropertyWareAdminError as error:
+            _fail(str(error), EXIT_UNREACHABLE)
+        target = url
+    else:
+        checked = _checked(dsn or "")
+        store = Store(checked)
+        try:
+            store.ensure_schema()
+            store.reset()
+            load_objects(store, data.fixture())
+        except AdminError as error:
+            _fail(str(error), EXIT_CONFIG)
+        except psycopg.Error as error:
+            _db_failure(error, checked, "seed")
+        finally:
+            store.close()
+        target = _label(checked)
+    counts = data.counts()
+    corrupt = data.corruptions
+    console.print(
+        f"PropertyWare {target}: {counts['portfolios']} portfolios, {counts['buildings']}"
+        f" buildings, {counts['units']} units, {counts['leases']} leases,"
+        f" {counts['contacts']} contacts, {counts['vendors']} vendors,"
+        f" {counts['workOrders']} work orders ({corrupt['unit_is_building_single']}"
+        f" + {corrupt['unit_is_building_multi']} with the building as unit,"
+        f" {corrupt['unit_of_other_building']} with another building's unit) (seed {seed})",
+        highlight=False,
+        soft_wrap=True,
+    )

@@ -15,7 +15,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m sandbox.servicefusion", description="Serve the ServiceFusion simulator."
     )
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8444)
+    parser.add_argument("--port", type=int, default=8445)
     parser.add_argument("--dsn", required=True, help="Postgres database holding the state")
     parser.add_argument("--certs-dir", type=Path, required=True)
     # Credentials come in a file only: a secret in argv shows in `ps`, and a value

@@ -89,6 +89,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         for name, value in reply.headers.items():
             self.send_header(name, value)
+        if self.close_connection:
+            # Say so: without the header an HTTP/1.1 client pools the socket and may
+            # send its next request into the close that follows.
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(data)
 

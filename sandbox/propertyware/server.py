@@ -1,0 +1,94 @@
+"""HTTPS plumbing: TLS per connection, keep-alive with a per-connection request count,
+dispatch to the service or the admin API, resets and slow answers."""
+
+from __future__ import annotations
+
+import sys
+import time
+from http.server import BaseHTTPRequestHandler
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+import psycopg
+
+from sandbox.https_simulator import TlsServer, drop_connection
+from sandbox.propertyware import soap
+from sandbox.propertyware.messages import Reply, Request, SoapFault
+
+if TYPE_CHECKING:
+    pass
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, which is what the reset fault needs
+    server_version = "Apache-Coyote/1.1"  # Tomcat, in front of Axis
+    sys_version = ""
+    timeout = 60  # an idle keep-alive connection frees its thread after a minute
+    server: TlsServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.served_on_connection = 0
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.server.simulator.verbose:
+            sys.stderr.write(f"{self.address_string()} {format % args}\n")
+
+    def _dispatch(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        parts = urlsplit(self.path)
+        request = Request(
+            self.command, parts.path, parse_qs(parts.query, keep_blank_values=True),
+            {k.lower(): v for k, v in self.headers.items()}, body,
+            earlier_on_connection=self.served_on_connection,
+        )
+        self.served_on_connection += 1
+        simulator = self.server.simulator
+        try:
+            if parts.path.startswith("/__sandbox/"):
+                reply = simulator.admin.handle(request)
+            else:
+                reply = simulator.api.handle(request)
+        except psycopg.Error as error:
+            reply = Reply(500, soap.fault(SoapFault(
+                f"java.sql.SQLException: simulator state store failed: {error}")))
+        except Exception as error:  # a bug, or a fixture value of the wrong type
+            # Answered, not dropped: a silent close would pass for the reset fault.
+            reply = Reply(500, soap.fault(SoapFault(
+                f"java.lang.RuntimeException: simulator error: {error!r}")))
+        if reply.drop:
+            self._reset()
+            return
+        if reply.delay_s > 0:
+            time.sleep(reply.delay_s)
+        self._send(reply)
+
+    def _send(self, reply: Reply) -> None:
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.content_type)
+        self.send_header("Content-Length", str(len(reply.body)))
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        if self.close_connection:
+            # Say so, as Tomcat does: without the header an HTTP/1.1 client pools the
+            # socket and may send its next request into the close that follows.
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(reply.body)
+
+    def _reset(self) -> None:
+        # The client's reused socket dies under it, as production users see.
+        drop_connection(self)

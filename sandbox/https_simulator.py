@@ -22,15 +22,55 @@ from collections.abc import Callable
 from contextlib import suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 
 from sandbox.certs import ensure_certificates
 
 
-class _Owner(Protocol):
-    verbose: bool
+class SimulatorHandler(BaseHTTPRequestHandler):
+    """A keep-alive request handler that hands every method to `dispatch()`.
+
+    Subclasses set `server_version` and implement `dispatch`, reading the request
+    with `read_request()`; the wire format of the answer is theirs.
+    """
+
+    protocol_version = "HTTP/1.1"  # keep-alive, like the real services
+    sys_version = ""
+    timeout = 60  # an idle keep-alive connection frees its thread after a minute
+    server: TlsServer
+
+    def do_GET(self) -> None:
+        self.dispatch()
+
+    def do_POST(self) -> None:
+        self.dispatch()
+
+    def do_PATCH(self) -> None:
+        self.dispatch()
+
+    def do_PUT(self) -> None:
+        self.dispatch()
+
+    def do_DELETE(self) -> None:
+        self.dispatch()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if getattr(self.server.simulator, "verbose", False):
+            sys.stderr.write(f"{self.address_string()} {format % args}\n")
+
+    def read_request(self) -> tuple[str, dict[str, list[str]], dict[str, str], bytes]:
+        """(path, query, lower-cased headers, body) of the request being handled."""
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        parts = urlsplit(self.path)
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        return parts.path, parse_qs(parts.query, keep_blank_values=True), headers, body
+
+    def dispatch(self) -> None:
+        raise NotImplementedError
 
 
 class TlsServer(ThreadingHTTPServer):
@@ -201,6 +241,7 @@ def serve_until_signalled(simulator: HttpsSimulator, name: str) -> int:
 
 __all__ = [
     "HttpsSimulator",
+    "SimulatorHandler",
     "TlsServer",
     "drop_connection",
     "read_credentials",

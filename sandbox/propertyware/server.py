@@ -3,62 +3,32 @@ dispatch to the service or the admin API, resets and slow answers."""
 
 from __future__ import annotations
 
-import sys
 import time
-from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 
-from sandbox.https_simulator import TlsServer, drop_connection
+from sandbox.https_simulator import SimulatorHandler, drop_connection
 from sandbox.propertyware import soap
 from sandbox.propertyware.messages import Reply, Request, SoapFault
 
-if TYPE_CHECKING:
-    pass
 
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, which is what the reset fault needs
+class _Handler(SimulatorHandler):
     server_version = "Apache-Coyote/1.1"  # Tomcat, in front of Axis
-    sys_version = ""
-    timeout = 60  # an idle keep-alive connection frees its thread after a minute
-    server: TlsServer
 
     def setup(self) -> None:
         super().setup()
         self.served_on_connection = 0
 
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    def do_POST(self) -> None:
-        self._dispatch()
-
-    def do_PUT(self) -> None:
-        self._dispatch()
-
-    def do_DELETE(self) -> None:
-        self._dispatch()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        if self.server.simulator.verbose:
-            sys.stderr.write(f"{self.address_string()} {format % args}\n")
-
-    def _dispatch(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        parts = urlsplit(self.path)
+    def dispatch(self) -> None:
+        path, query, headers, body = self.read_request()
         request = Request(
-            self.command, parts.path, parse_qs(parts.query, keep_blank_values=True),
-            {k.lower(): v for k, v in self.headers.items()}, body,
+            self.command, path, query, headers, body,
             earlier_on_connection=self.served_on_connection,
         )
         self.served_on_connection += 1
         simulator = self.server.simulator
         try:
-            if parts.path.startswith("/__sandbox/"):
+            if path.startswith("/__sandbox/"):
                 reply = simulator.admin.handle(request)
             else:
                 reply = simulator.api.handle(request)

@@ -3,57 +3,22 @@
 from __future__ import annotations
 
 import json
-import sys
-from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 
-from sandbox.https_simulator import TlsServer, drop_connection
+from sandbox.https_simulator import SimulatorHandler, drop_connection
 from sandbox.salesforce.messages import Reply, Request
 
-if TYPE_CHECKING:
-    pass
 
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, like the real endpoint
+class _Handler(SimulatorHandler):
     server_version = "SalesforceSimulator/1.0"
-    sys_version = ""
-    timeout = 60  # an idle keep-alive connection frees its thread after a minute
-    server: TlsServer
 
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    def do_POST(self) -> None:
-        self._dispatch()
-
-    def do_PATCH(self) -> None:
-        self._dispatch()
-
-    def do_PUT(self) -> None:
-        self._dispatch()
-
-    def do_DELETE(self) -> None:
-        self._dispatch()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        if self.server.simulator.verbose:
-            sys.stderr.write(f"{self.address_string()} {format % args}\n")
-
-    def _dispatch(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        parts = urlsplit(self.path)
-        request = Request(
-            self.command, parts.path, parse_qs(parts.query, keep_blank_values=True),
-            {k.lower(): v for k, v in self.headers.items()}, body,
-        )
+    def dispatch(self) -> None:
+        path, query, headers, body = self.read_request()
+        request = Request(self.command, path, query, headers, body)
         simulator = self.server.simulator
         try:
-            if parts.path.startswith("/__sandbox/"):
+            if path.startswith("/__sandbox/"):
                 reply = simulator.admin.handle(request)
             else:
                 reply = simulator.api.handle(request)

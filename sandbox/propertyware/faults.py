@@ -17,9 +17,9 @@ those SOAP operations when given. Admin calls and WSDL/schema downloads never fa
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
+from sandbox.fault_draw import pick_fault
 from sandbox.propertyware.store import Store
 
 FAULT_KINDS = ("reset_on_reuse", "slow", "soap_fault")
@@ -36,19 +36,8 @@ def draw_fault(store: Store, operation: str | None, reused: bool) -> tuple[str |
     operations = faults.get("operations")
     if operations and operation not in operations:
         return None, 0.0
-    kind: str | None = None
-    if faults["next"]:
-        if faults["next"][0] == "reset_on_reuse" and not reused:
-            return None, 0.0
-        kind = faults["next"].pop(0)
-    elif float(faults["rate"]) > 0 and faults["kinds"]:
-        draw = random.Random(f"{faults['seed']}:{faults['draws']}")
-        faults["draws"] += 1
-        if draw.random() < float(faults["rate"]):
-            kind = draw.choice(faults["kinds"])
-            if kind == "reset_on_reuse" and not reused:
-                kind = None
-    else:
-        return None, 0.0
-    store.save_setting("faults", faults)
+    # A reset needs a reused connection: a queued one waits for such a request.
+    kind, changed = pick_fault(faults, lambda k: k != "reset_on_reuse" or reused)
+    if changed:
+        store.save_setting("faults", faults)
     return kind, float(faults["delay_s"]) if kind == "slow" else 0.0

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
+from sandbox.fault_draw import pick_fault
 from sandbox.salesforce.messages import Reply
 from sandbox.salesforce.store import Store
 
@@ -23,17 +23,9 @@ def draw_fault(store: Store, method: str, path: str) -> str | None:
     paths = faults.get("paths")
     if paths and not any(fragment in path for fragment in paths):
         return None
-    kind: str | None = None
-    if faults["next"]:
-        kind = faults["next"].pop(0)
-    elif float(faults["rate"]) > 0 and faults["kinds"]:
-        draw = random.Random(f"{faults['seed']}:{faults['draws']}")
-        faults["draws"] += 1
-        if draw.random() < float(faults["rate"]):
-            kind = draw.choice(faults["kinds"])
-    else:
-        return None
-    store.save_setting("faults", faults)
+    kind, changed = pick_fault(faults)
+    if changed:
+        store.save_setting("faults", faults)
     return kind
 
 

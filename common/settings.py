@@ -145,6 +145,68 @@ class SalesforceSettings(_Group):
         ]
 
 
+class PropertyWareSettings(_Group):
+    """The PropertyWare SOAP API (an API user per organization, HTTP Basic)."""
+
+    model_config = SettingsConfigDict(env_prefix="PROPERTYWARE_")
+
+    wsdl_url: str | None = None
+    username: SecretStr | None = None
+    password: SecretStr | None = None
+    org_id: str | None = None
+    max_rps: float = Field(default=2.0, gt=0)
+
+    def missing(self) -> list[str]:
+        return [
+            self.variable(name)
+            for name in ("wsdl_url", "username", "password")
+            if not _is_set(getattr(self, name))
+        ]
+
+
+class ServiceFusionSettings(_Group):
+    """The ServiceFusion REST API (OAuth2 client credentials)."""
+
+    model_config = SettingsConfigDict(env_prefix="SERVICEFUSION_")
+
+    base_url: str = "https://api.servicefusion.com"
+    client_id: SecretStr | None = None
+    client_secret: SecretStr | None = None
+    max_rps: float = Field(default=0.5, gt=0)
+
+    @field_validator("base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    def missing(self) -> list[str]:
+        return [
+            self.variable(name)
+            for name in ("client_id", "client_secret")
+            if not _is_set(getattr(self, name))
+        ]
+
+
+class WorkOrderSettings(_Group):
+    """The operational flags of the PropertyWare <-> ServiceFusion work-order sync."""
+
+    enable_service_fusion: bool = True
+    pw_wo_verify_strict: bool = False
+    # Empty: the open statuses of the dbt seed; else a comma-separated override.
+    pw_open_statuses: str | None = None
+
+    @field_validator("enable_service_fusion", "pw_wo_verify_strict", mode="before")
+    @classmethod
+    def _parse_flag(cls, value: object) -> bool:
+        return parse_flag(value)
+
+    def open_statuses(self) -> list[str] | None:
+        """The override, trimmed and lower-cased as the rule compares; None: the seed's."""
+        if not self.pw_open_statuses or not self.pw_open_statuses.strip():
+            return None
+        return [s.strip().lower() for s in self.pw_open_statuses.split(",") if s.strip()]
+
+
 class HttpSettings(_Group):
     """The HTTP policy stack shared by every client (common/http.py)."""
 
@@ -227,6 +289,9 @@ class Settings(BaseModel):
         "warehouse": WarehouseSettings,
         "rds": RdsSettings,
         "salesforce": SalesforceSettings,
+        "propertyware": PropertyWareSettings,
+        "servicefusion": ServiceFusionSettings,
+        "workorders": WorkOrderSettings,
         "http": HttpSettings,
         "safety": SafetySettings,
         "quality": QualitySettings,
@@ -235,6 +300,9 @@ class Settings(BaseModel):
     warehouse: WarehouseSettings
     rds: RdsSettings
     salesforce: SalesforceSettings
+    propertyware: PropertyWareSettings
+    servicefusion: ServiceFusionSettings
+    workorders: WorkOrderSettings
     http: HttpSettings
     safety: SafetySettings
     quality: QualitySettings

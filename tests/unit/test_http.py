@@ -474,14 +474,16 @@ def test_invalid_urls_are_http_errors() -> None:
 
 
 def test_an_api_slots_in_with_its_settings_group_and_its_rate() -> None:
-    # A later slice adds `settings.propertyware` with `max_rps`; nothing else changes.
-    settings = config().model_copy(update={"propertyware": SimpleNamespace(max_rps=0.5)})
-    session = policy_session(settings, "propertyware")
-    assert session.name == "propertyware"
+    # Each API's group brings its `max_rps`; nothing else changes.
+    session = policy_session(config(servicefusion_max_rps=0.5), "servicefusion")
+    assert session.name == "servicefusion"
     assert (session.limiter.rate.limit, session.limiter.rate.interval) == (1, 2000)
     assert policy_session(config(salesforce_max_rps=3), "salesforce").limiter.rate.limit == 3
-    with pytest.raises(ConfigurationError, match="SERVICEFUSION_MAX_RPS"):
-        policy_session(config(), "servicefusion")
+    assert policy_session(config(), "propertyware").limiter.rate.limit == 2  # its default
+    # A group without a rate (the warehouse) is not an API.
+    settings = config().model_copy(update={"dispatch": SimpleNamespace()})
+    with pytest.raises(ConfigurationError, match="DISPATCH_MAX_RPS"):
+        policy_session(settings, "dispatch")
 
 
 # -- every way of sending -----------------------------------------------------------

@@ -180,3 +180,26 @@ def test_an_explicit_ca_bundle_is_taken_as_it_is(clean_environment: Path) -> Non
     (clean_environment / "sandbox.env").write_text(f"REQUESTS_CA_BUNDLE={sandbox_ca}\n")
     settings = Settings.from_env({"REQUESTS_CA_BUNDLE": "/explicit.pem"})
     assert settings.http.requests_ca_bundle == "/explicit.pem"
+
+
+def test_the_work_order_slice_variables_keep_their_names() -> None:
+    settings = load_settings(
+        {
+            "PROPERTYWARE_WSDL_URL": "https://pw.example/pw/services/PWServices?wsdl",
+            "PROPERTYWARE_USERNAME": "api-user",
+            "PROPERTYWARE_PASSWORD": "pw-secret-93",
+            "SERVICEFUSION_BASE_URL": "https://sf.example/",
+            "SERVICEFUSION_CLIENT_ID": "sf-id",
+            "ENABLE_SERVICE_FUSION": "off",
+            "PW_OPEN_STATUSES": " Open , WO Received,,",
+        }
+    )
+    assert settings.propertyware.max_rps == 2.0 and settings.servicefusion.max_rps == 0.5
+    assert settings.propertyware.missing() == []
+    assert settings.servicefusion.base_url == "https://sf.example"
+    assert settings.servicefusion.missing() == ["SERVICEFUSION_CLIENT_SECRET"]
+    assert settings.workorders.enable_service_fusion is False
+    assert settings.workorders.pw_wo_verify_strict is False
+    assert settings.workorders.open_statuses() == ["open", "wo received"]
+    assert "pw-secret-93" not in repr(settings)
+    assert load_settings().workorders.open_statuses() is None  # the seed's list

@@ -15,7 +15,6 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pyrate_limiter.limiter
@@ -181,17 +180,15 @@ class FakeClock(AbstractClock):
         return self.ms
 
 
-def settings_for(ca: Path | None, max_rps: float = 1000.0) -> Any:
-    settings = Settings.from_env(
+def settings_for(ca: Path | None, max_rps: float = 1000.0) -> Settings:
+    return Settings.from_env(
         {
             "requests_ca_bundle": str(ca) if ca else None,
             "http_max_attempts": 4,
             "http_breaker_fail_max": 5,
+            "propertyware_max_rps": max_rps,
         }
     )
-    # PropertyWare's settings group (PROPERTYWARE_MAX_RPS) arrives with its slice; the
-    # factory only needs `settings.propertyware.max_rps`.
-    return settings.model_copy(update={"propertyware": SimpleNamespace(max_rps=max_rps)})
 
 
 def soap_client(session: PolicySession, server: SoapServer) -> zeep.Client:

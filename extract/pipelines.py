@@ -23,18 +23,25 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from common.http import HttpError, ServiceUnavailable, TlsError, policy_session
 from common.redaction import redact, register_secrets
 from common.settings import ConfigurationError, Settings, sandbox_dir
+from extract.propertyware import AUTH_MESSAGE as PROPERTYWARE_AUTH_MESSAGE
+from extract.propertyware import DATASET as PROPERTYWARE_DATASET
+from extract.propertyware import TABLES as PROPERTYWARE_TABLES
+from extract.propertyware import PropertyWareAuthError, PropertyWareError, propertyware
 from extract.rds import DATASET as RDS_DATASET
 from extract.rds import DELETED_METRIC, DELETES_SUFFIX, rds
 from extract.rds import TABLES as RDS_TABLES
 from extract.salesforce import DATASET as SALESFORCE_DATASET
 from extract.salesforce import TABLE as SALESFORCE_TABLE
 from extract.salesforce import SalesforceAuthError, SalesforceError, salesforce
+from extract.servicefusion import DATASET as SERVICEFUSION_DATASET
+from extract.servicefusion import TABLES as SERVICEFUSION_TABLES
+from extract.servicefusion import ServiceFusionAuthError, ServiceFusionError, servicefusion
 
 EXIT_CONFIG = 2
 EXIT_UNREACHABLE = 3
 
 # Contract sources (docs/commands.md) that this package does not serve yet.
-PLANNED_SOURCES = ("dispatch", "propertyware", "servicefusion", "supabase")
+PLANNED_SOURCES = ("dispatch", "supabase")
 
 
 class ExtractError(RuntimeError):
@@ -86,6 +93,36 @@ def _salesforce_source(settings: Settings) -> DltSource:
     return salesforce(settings, session)
 
 
+def _servicefusion_source(settings: Settings) -> DltSource:
+    missing = settings.servicefusion.missing()
+    if missing:
+        raise ExtractError(f"{', '.join(missing)} not set", EXIT_CONFIG)
+    if not settings.servicefusion.base_url.startswith("https://"):
+        raise ExtractError("SERVICEFUSION_BASE_URL must start with https://", EXIT_CONFIG)
+    try:
+        session = policy_session(settings, "servicefusion")
+    except ConfigurationError as error:
+        raise ExtractError(str(error), EXIT_CONFIG) from None
+    return servicefusion(settings, session)
+
+
+def _propertyware_source(settings: Settings) -> DltSource:
+    missing = settings.propertyware.missing()
+    if missing:
+        raise ExtractError(f"{', '.join(name.upper() for name in missing)} not set", EXIT_CONFIG)
+    if settings.http.requests_ca_bundle and not Path(settings.http.requests_ca_bundle).is_file():
+        raise ExtractError(
+            f"REQUESTS_CA_BUNDLE points at a missing file: {settings.http.requests_ca_bundle}",
+            EXIT_CONFIG,
+        )
+    try:
+        # Keep-alive off (Connection: close): reused sockets hang or are reset.
+        session = policy_session(settings, "propertyware", keep_alive=False)
+    except ConfigurationError as error:
+        raise ExtractError(str(error), EXIT_CONFIG) from None
+    return propertyware(settings, session)
+
+
 SOURCES: dict[str, SourceSpec] = {
     "rds": SourceSpec(
         "rds", "rds_to_warehouse", RDS_DATASET, tuple(RDS_TABLES), _rds_source, "merged"
@@ -93,6 +130,15 @@ SOURCES: dict[str, SourceSpec] = {
     "salesforce": SourceSpec(
         "salesforce", "salesforce_to_warehouse", SALESFORCE_DATASET, (SALESFORCE_TABLE,),
         _salesforce_source, "replaced",
+    ),
+    "propertyware": SourceSpec(
+        "propertyware", "propertyware_to_warehouse", PROPERTYWARE_DATASET, PROPERTYWARE_TABLES,
+        _propertyware_source, "merged",
+    ),
+    # Jobs merge incrementally; customers and the reference lists are replaced.
+    "servicefusion": SourceSpec(
+        "servicefusion", "servicefusion_to_warehouse", SERVICEFUSION_DATASET,
+        SERVICEFUSION_TABLES, _servicefusion_source, "loaded",
     ),
 }
 
@@ -247,6 +293,14 @@ _UNREACHABLE_DB = (
 def classify(error: BaseException, spec: SourceSpec, settings: Settings) -> ExtractError:
     """Map a failed run to one printable line and an exit code."""
     causes = list(_causes(error))
+    if spec.name == "servicefusion":
+        found = _classify_servicefusion(causes, spec, settings)
+        if found is not None:
+            return found
+    if spec.name == "propertyware":
+        found = _classify_propertyware(causes, spec, settings)
+        if found is not None:
+            return found
     for cause in causes:
         if isinstance(cause, SalesforceAuthError):
             return ExtractError(redact(str(cause)), EXIT_CONFIG)
@@ -287,6 +341,72 @@ def classify(error: BaseException, spec: SourceSpec, settings: Settings) -> Extr
         f"{spec.name}: {type(innermost).__name__}: {redact(_first_line(innermost))}",
         EXIT_CONFIG,
     )
+
+
+def _classify_servicefusion(
+    causes: list[BaseException], spec: SourceSpec, settings: Settings
+) -> ExtractError | None:
+    """ServiceFusion's failures; None leaves the warehouse's to the generic rules."""
+    base = settings.servicefusion.base_url
+    for cause in causes:
+        if isinstance(cause, ServiceFusionAuthError):
+            return ExtractError(
+                f"{spec.name}: {redact(str(cause))} (check SERVICEFUSION_CLIENT_ID and "
+                "SERVICEFUSION_CLIENT_SECRET)",
+                EXIT_CONFIG,
+            )
+    for cause in causes:
+        # The policy session (common.http) has already retried what was worth it,
+        # 429s included: ServiceUnavailable means the rate limit or the service won.
+        if isinstance(cause, TlsError):
+            return ExtractError(
+                f"{spec.name}: TLS verification of {base} failed; "
+                "set REQUESTS_CA_BUNDLE to the CA that signed its certificate",
+                EXIT_CONFIG,
+            )
+        if isinstance(cause, ServiceUnavailable):
+            state = "unreachable" if cause.unreachable else "unavailable"
+            return ExtractError(
+                f"{spec.name}: ServiceFusion at {base} is {state}: {cause.detail}",
+                EXIT_UNREACHABLE,
+            )
+        if isinstance(cause, HttpError):
+            return ExtractError(f"{spec.name}: {cause.detail}", cause.exit_code)
+        if isinstance(cause, ServiceFusionError):
+            status = cause.response.status_code if cause.response is not None else 0
+            code = EXIT_UNREACHABLE if status >= 500 or status == 429 else EXIT_CONFIG
+            return ExtractError(f"{spec.name}: {redact(str(cause))}", code)
+    return None
+
+
+def _classify_propertyware(
+    causes: list[BaseException], spec: SourceSpec, settings: Settings
+) -> ExtractError | None:
+    """PropertyWare's failures; None leaves the warehouse's to the generic rules."""
+    # The WSDL URL without its query (`?wsdl`), which is no secret but no help either.
+    where = (settings.propertyware.wsdl_url or "").split("?", 1)[0]
+    for cause in causes:
+        if isinstance(cause, PropertyWareAuthError):
+            return ExtractError(PROPERTYWARE_AUTH_MESSAGE, EXIT_CONFIG)
+    for cause in causes:
+        # The policy session has already retried resets, timeouts and 5xx faults.
+        if isinstance(cause, TlsError):
+            return ExtractError(
+                f"{spec.name}: TLS verification of {where} failed; "
+                "set REQUESTS_CA_BUNDLE to the CA that signed its certificate",
+                EXIT_CONFIG,
+            )
+        if isinstance(cause, ServiceUnavailable):
+            state = "unreachable" if cause.unreachable else "unavailable"
+            return ExtractError(
+                f"{spec.name}: PropertyWare at {where} is {state}: {cause.detail}",
+                EXIT_UNREACHABLE,
+            )
+        if isinstance(cause, HttpError):
+            return ExtractError(f"{spec.name}: {cause.detail}", cause.exit_code)
+        if isinstance(cause, PropertyWareError):
+            return ExtractError(f"{spec.name}: {redact(str(cause))}", EXIT_CONFIG)
+    return None
 
 
 def _failed_side(causes: list[BaseException], spec: SourceSpec, settings: Settings) -> str:

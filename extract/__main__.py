@@ -1,6 +1,7 @@
 """`python -m extract <source>... [--full-refresh]`: land the sources in the warehouse.
 
-Sources: `rds`, `salesforce` (read-back) and `all`. Each prints one summary line;
+Sources: `rds`, `salesforce` (read-back), `propertyware`, `servicefusion` and `all`.
+Each prints one summary line;
 an expected failure prints one line on stderr. Every named source is attempted,
 and the exit code is the worst one (2 configuration, 3 unreachable).
 
@@ -46,7 +47,8 @@ HELP = """Run the dlt pipelines of the named sources into the warehouse.
 Each source prints one summary line; the exit code is the worst one (0 success,
 2 configuration, 3 unreachable).
 
-dlt keeps the pipelines (rds_to_warehouse, salesforce_to_warehouse) in
+dlt keeps the pipelines (rds_to_warehouse, salesforce_to_warehouse,
+propertyware_to_warehouse, servicefusion_to_warehouse) in
 <DLT_DATA_DIR>/pipelines, by default .local/dlt/pipelines of the project, and its
 log in <DLT_DATA_DIR>/extract.log. dlt's own commands, from the project folder:
 

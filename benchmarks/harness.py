@@ -48,6 +48,8 @@ def stack_env(base: Path) -> dict[str, str]:
         SANDBOX_DIR=str(base),
         SANDBOX_PG_PORT=str(free_port()),
         SANDBOX_SALESFORCE_PORT=str(free_port()),
+        SANDBOX_PROPERTYWARE_PORT=str(free_port()),
+        SANDBOX_SERVICEFUSION_PORT=str(free_port()),
         DLT_DATA_DIR=str(base / "dlt"),
         DBT_TARGET_PATH=str(base / "dbt-target"),
         DBT_LOG_PATH=str(base / "dbt-logs"),

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from sandbox.generate.cli import app as seed_app
 from sandbox.postgres import EmbeddedPostgresError
-from sandbox.stack import SandboxError, SandboxStack, read_env_file
+from sandbox.stack import SIMULATORS, SandboxError, SandboxStack, read_env_file
 
 app = typer.Typer(
     help="Local Postgres and protocol-faithful simulators: the embedded default.",
@@ -30,16 +30,18 @@ def _print_notes(stack: SandboxStack) -> None:
 
 @app.command()
 def up() -> None:
-    """Start the embedded Postgres and the simulators (idempotent)."""
+    """Start the embedded Postgres and the Salesforce, PropertyWare and ServiceFusion
+    simulators (idempotent)."""
     stack = SandboxStack.default()
     try:
         env = stack.up()
     except (SandboxError, EmbeddedPostgresError) as error:
         errors.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
         raise typer.Exit(3) from None
+    simulators = ", ".join(f"{spec.title} {stack.root_url(spec)}" for spec in SIMULATORS)
     console.print(escape(
         f"sandbox up: warehouse {env['PGHOST']}:{env['PGPORT']}/{env['PGDATABASE']}, "
-        f"Salesforce simulator {env['SALESFORCE_INSTANCE_URL']} "
+        f"simulators {simulators} "
         f"(variables in {stack.env_file}, dbt profile {stack.dbt_profile})"
     ), highlight=False)
     _print_notes(stack)

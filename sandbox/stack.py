@@ -40,11 +40,11 @@ from sandbox.postgres import EmbeddedPostgres, EmbeddedPostgresError
 # same numbers: the sandbox shares no code with the clients it stands in for.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 EMBEDDED_PG_PORT = 54329
-EMBEDDED_SALESFORCE_PORT = 8443
 EMBEDDED_WAREHOUSE_DB = "warehouse"
 RDS_DB = "rds"
-SALESFORCE_STATE_DB = "sandbox_salesforce"
 DEFAULT_SANDBOX_DIR_NAME = ".local"
+SIMULATOR_START_TIMEOUT_S = 30
+SIMULATOR_STOP_TIMEOUT_S = 10
 
 PROFILE_NAME = "profiles.yml"
 PROFILE_EXAMPLE = "profiles.yml.example"
@@ -68,6 +68,61 @@ _EARLIER_EXAMPLES = frozenset({"1a1396b9a3b06d36", "01513512edf0c42b"})
 
 class SandboxError(RuntimeError):
     """A part of the local stack could not be started."""
+
+
+@dataclass(frozen=True)
+class SimulatorSpec:
+    """One simulator of the stack, as `up`, `down` and `status` handle it.
+
+    `python -m sandbox.<name>` serves it; its files in SANDBOX_DIR are `<name>.log`,
+    `<name>.pid` and `<name>.credentials` (two lines: a user or client id, then its
+    secret), its state lives in the database `sandbox_<name>` of the stack's cluster.
+    """
+
+    name: str
+    title: str  # as messages name it: "the <title> simulator"
+    default_port: int
+    user_prefix: str  # of the generated first credential line
+    url_variable: str  # the contract variable of the simulator's URL ...
+    url_path: str  # ... which is the simulator's root with this appended
+    user_variable: str
+    secret_variable: str
+
+    @property
+    def port_variable(self) -> str:
+        return f"SANDBOX_{self.name.upper()}_PORT"
+
+    @property
+    def module(self) -> str:
+        return f"sandbox.{self.name}"
+
+    @property
+    def state_db(self) -> str:
+        return f"sandbox_{self.name}"
+
+
+SIMULATORS = (
+    SimulatorSpec(
+        name="salesforce", title="Salesforce", default_port=8443,
+        user_prefix="sandbox-client-",
+        url_variable="SALESFORCE_INSTANCE_URL", url_path="",
+        user_variable="SALESFORCE_CLIENT_ID", secret_variable="SALESFORCE_CLIENT_SECRET",
+    ),
+    SimulatorSpec(
+        name="propertyware", title="PropertyWare", default_port=8444,
+        user_prefix="sandbox-api-",
+        url_variable="PROPERTYWARE_WSDL_URL", url_path="/pw/services/PWServices?wsdl",
+        user_variable="PROPERTYWARE_USERNAME", secret_variable="PROPERTYWARE_PASSWORD",
+    ),
+    SimulatorSpec(
+        name="servicefusion", title="ServiceFusion", default_port=8445,
+        user_prefix="sandbox-client-",
+        # The API root, as https://api.servicefusion.com is: the client appends
+        # /v1/... and /oauth/access_token.
+        url_variable="SERVICEFUSION_BASE_URL", url_path="",
+        user_variable="SERVICEFUSION_CLIENT_ID", secret_variable="SERVICEFUSION_CLIENT_SECRET",
+    ),
+)
 
 
 def sandbox_dir() -> Path:
@@ -183,7 +238,8 @@ def _port_taken_message(port: int, server: str, log: Path, variable: str) -> str
 class SandboxStack:
     base_dir: Path
     pg_port: int = EMBEDDED_PG_PORT
-    salesforce_port: int = EMBEDDED_SALESFORCE_PORT
+    # By simulator name; a simulator not named here listens on its default port.
+    simulator_ports: Mapping[str, int] = field(default_factory=dict)
     host: str = "127.0.0.1"
     # The project whose dbt profile follows this stack when it is the project's default
     # stack (`<project_dir>/.local`); a parameter so that a test can use a copy.
@@ -200,9 +256,10 @@ class SandboxStack:
         return cls(
             base_dir=sandbox_dir(),
             pg_port=int(os.environ.get("SANDBOX_PG_PORT", EMBEDDED_PG_PORT)),
-            salesforce_port=int(
-                os.environ.get("SANDBOX_SALESFORCE_PORT", EMBEDDED_SALESFORCE_PORT)
-            ),
+            simulator_ports={
+                spec.name: int(os.environ.get(spec.port_variable, spec.default_port))
+                for spec in SIMULATORS
+            },
         )
 
     @property
@@ -216,14 +273,6 @@ class SandboxStack:
     @property
     def certs_dir(self) -> Path:
         return self.base_dir / "certs"
-
-    @property
-    def salesforce_url(self) -> str:
-        return f"https://{self.host}:{self.salesforce_port}"
-
-    @property
-    def credentials_file(self) -> Path:
-        return self.base_dir / "salesforce.credentials"
 
     @property
     def profile_file(self) -> Path:
@@ -241,19 +290,44 @@ class SandboxStack:
         default = self.project_dir / DEFAULT_SANDBOX_DIR_NAME
         return self.base_dir.resolve() == default.resolve()
 
-    def _pid_file(self, name: str) -> Path:
-        return self.base_dir / f"{name}.pid"
+    # -- a simulator's port, URL and files ----------------------------------------
 
-    def _salesforce_credentials(self) -> tuple[str, str]:
+    def port(self, spec: SimulatorSpec) -> int:
+        return self.simulator_ports.get(spec.name, spec.default_port)
+
+    def root_url(self, spec: SimulatorSpec) -> str:
+        return f"https://{self.host}:{self.port(spec)}"
+
+    def credentials_file(self, spec: SimulatorSpec) -> Path:
+        return self.base_dir / f"{spec.name}.credentials"
+
+    def log_file(self, spec: SimulatorSpec) -> Path:
+        return self.base_dir / f"{spec.name}.log"
+
+    def _pid_file(self, spec: SimulatorSpec) -> Path:
+        return self.base_dir / f"{spec.name}.pid"
+
+    def credentials(self, spec: SimulatorSpec) -> tuple[str, str]:
         """Stable per stack, generated once: the simulator accepts only these."""
-        path = self.credentials_file
+        path = self.credentials_file(spec)
         if not path.exists():
             # Hex, not token_urlsafe: a secret starting with `-` reads as an option to
             # any command line it is ever given to (the simulator gets the file anyway).
-            path.write_text(f"sandbox-client-{secrets.token_hex(4)}\n{new_client_secret()}\n")
+            path.write_text(f"{spec.user_prefix}{secrets.token_hex(4)}\n{new_client_secret()}\n")
             path.chmod(0o600)
-        client_id, client_secret = path.read_text().split()
-        return client_id, client_secret
+        lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        if len(lines) != 2:
+            raise SandboxError(f"{path} must hold two lines (delete it to have it generated)")
+        return lines[0], lines[1]
+
+    def contract_env(self, spec: SimulatorSpec) -> dict[str, str]:
+        """The variables of sandbox.env that point a client at this simulator."""
+        user, secret = self.credentials(spec)
+        return {
+            spec.url_variable: self.root_url(spec) + spec.url_path,
+            spec.user_variable: user,
+            spec.secret_variable: secret,
+        }
 
     def warehouse_env(self) -> dict[str, str]:
         """The PG* variables of this stack's warehouse database."""
@@ -267,8 +341,15 @@ class SandboxStack:
         except (OSError, IndexError, ValueError):
             return None
 
-    def _salesforce_serving(self) -> bool:
-        return self._process_alive("salesforce") and _port_open(self.host, self.salesforce_port)
+    def _serving(self, spec: SimulatorSpec) -> bool:
+        return self._process_alive(spec) and _port_open(self.host, self.port(spec))
+
+    def _refuse_taken_port(self, spec: SimulatorSpec) -> None:
+        if _port_taken(self.host, self.port(spec)):
+            raise SandboxError(_port_taken_message(
+                self.port(spec), f"the {spec.title} simulator", self.log_file(spec),
+                spec.port_variable,
+            ))
 
     def _check_ports(self, cluster: EmbeddedPostgres) -> None:
         """Refuse, before starting anything, ports another program holds.
@@ -280,11 +361,9 @@ class SandboxStack:
             raise SandboxError(_port_taken_message(
                 self.pg_port, "the sandbox's Postgres", cluster.log_file, "SANDBOX_PG_PORT"
             ))
-        if not self._salesforce_serving() and _port_taken(self.host, self.salesforce_port):
-            raise SandboxError(_port_taken_message(
-                self.salesforce_port, "the Salesforce simulator",
-                self.base_dir / "salesforce.log", "SANDBOX_SALESFORCE_PORT",
-            ))
+        for spec in SIMULATORS:
+            if not self._serving(spec):
+                self._refuse_taken_port(spec)
 
     # -- dbt profile ---------------------------------------------------------
 
@@ -341,63 +420,71 @@ class SandboxStack:
         except EmbeddedPostgresError as error:
             where = f" (log: {cluster.log_file})" if cluster.log_file.exists() else ""
             raise SandboxError(" ".join(f"{error}{where}".split())) from error
-        for database in (EMBEDDED_WAREHOUSE_DB, RDS_DB, SALESFORCE_STATE_DB):
+        for database in (EMBEDDED_WAREHOUSE_DB, RDS_DB, *(s.state_db for s in SIMULATORS)):
             cluster.ensure_database(database)
         certs = ensure_certificates(self.certs_dir)
-        self._start_salesforce(cluster.dsn(SALESFORCE_STATE_DB))
+        self._start_simulators(cluster)
         env = {
             **cluster.env(EMBEDDED_WAREHOUSE_DB),
             "RDS_DATABASE_URL": cluster.dsn(RDS_DB),
-            "SALESFORCE_INSTANCE_URL": self.salesforce_url,
-            "REQUESTS_CA_BUNDLE": str(certs.ca),
+            "REQUESTS_CA_BUNDLE": str(certs.ca),  # it signs every simulator's certificate
         }
-        client_id, client_secret = self._salesforce_credentials()
-        env["SALESFORCE_CLIENT_ID"] = client_id
-        env["SALESFORCE_CLIENT_SECRET"] = client_secret
+        for spec in SIMULATORS:
+            env.update(self.contract_env(spec))
         self.env_file.write_text("".join(f"{key}={value}\n" for key, value in env.items()))
         self.env_file.chmod(0o600)
         self.write_profiles(env)
         return env
 
-    def _start_salesforce(self, state_dsn: str) -> None:
-        if self._salesforce_serving():
-            return
-        if _port_taken(self.host, self.salesforce_port):  # taken since _check_ports
-            raise SandboxError(_port_taken_message(
-                self.salesforce_port, "the Salesforce simulator",
-                self.base_dir / "salesforce.log", "SANDBOX_SALESFORCE_PORT",
-            ))
-        self._salesforce_credentials()  # generated on the first start
-        log = (self.base_dir / "salesforce.log").open("ab")
-        process = subprocess.Popen(
-            [
-                sys.executable, "-m", "sandbox.salesforce",
-                "--host", self.host,
-                "--port", str(self.salesforce_port),
-                "--dsn", state_dsn,
-                "--certs-dir", str(self.certs_dir),
-                # A file, not --client-secret: argv shows in `ps`, and a secret
-                # starting with `-` would read as an option.
-                "--credentials-file", str(self.credentials_file),
-            ],
-            stdout=log,
-            stderr=log,
-            start_new_session=True,  # outlives the command that started it
-        )
-        self._pid_file("salesforce").write_text(str(process.pid))
-        deadline = time.monotonic() + 30
+    def _start_simulators(self, cluster: EmbeddedPostgres) -> None:
+        """Start every simulator that does not serve yet, all at once, then wait for each."""
+        started = [
+            (spec, self._launch(spec, cluster.dsn(spec.state_db)))
+            for spec in SIMULATORS
+            if not self._serving(spec)
+        ]
+        for spec, process in started:
+            self._await_listening(spec, process)
+
+    def _launch(self, spec: SimulatorSpec, state_dsn: str) -> subprocess.Popen[bytes]:
+        self._refuse_taken_port(spec)  # taken since _check_ports
+        self.credentials(spec)  # generated on the first start
+        with self.log_file(spec).open("ab") as log:
+            process = subprocess.Popen(
+                [
+                    sys.executable, "-m", spec.module,
+                    "--host", self.host,
+                    "--port", str(self.port(spec)),
+                    "--dsn", state_dsn,
+                    "--certs-dir", str(self.certs_dir),
+                    # A file, not the secret itself: argv shows in `ps`, and a secret
+                    # starting with `-` would read as an option.
+                    "--credentials-file", str(self.credentials_file(spec)),
+                ],
+                stdout=log,
+                stderr=log,
+                start_new_session=True,  # outlives the command that started it
+            )
+        self._pid_file(spec).write_text(str(process.pid))
+        return process
+
+    def _await_listening(self, spec: SimulatorSpec, process: subprocess.Popen[bytes]) -> None:
+        deadline = time.monotonic() + SIMULATOR_START_TIMEOUT_S
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise SandboxError(
-                    f"the Salesforce simulator exited; see {self.base_dir / 'salesforce.log'}"
+                    f"the {spec.title} simulator exited; see {self.log_file(spec)}"
                 )
-            if _port_open(self.host, self.salesforce_port):
+            if _port_open(self.host, self.port(spec)):
                 return
             time.sleep(0.2)
-        raise SandboxError("the Salesforce simulator did not start within 30 s")
+        raise SandboxError(
+            f"the {spec.title} simulator did not start within {SIMULATOR_START_TIMEOUT_S} s; "
+            f"see {self.log_file(spec)}"
+        )
 
-    def _process_alive(self, name: str) -> bool:
-        pid_file = self._pid_file(name)
+    def _process_alive(self, spec: SimulatorSpec) -> bool:
+        pid_file = self._pid_file(spec)
         if not pid_file.exists():
             return False
         try:
@@ -406,23 +493,27 @@ class SandboxStack:
             return False
         return True
 
-    def down(self) -> None:
-        pid_file = self._pid_file("salesforce")
-        if self._process_alive("salesforce"):
+    def _stop(self, spec: SimulatorSpec) -> None:
+        """SIGTERM, then SIGKILL if the simulator is still there after a while."""
+        pid_file = self._pid_file(spec)
+        if self._process_alive(spec):
             pid = int(pid_file.read_text())
             os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and self._process_alive("salesforce"):
+            deadline = time.monotonic() + SIMULATOR_STOP_TIMEOUT_S
+            while time.monotonic() < deadline and self._process_alive(spec):
                 time.sleep(0.1)
-            if self._process_alive("salesforce"):
+            if self._process_alive(spec):
                 os.kill(pid, signal.SIGKILL)
         pid_file.unlink(missing_ok=True)
+
+    def down(self) -> None:
+        for spec in SIMULATORS:
+            self._stop(spec)
         if self.postgres.initialised():
             self.postgres.stop()
 
     def status(self) -> dict[str, bool]:
         return {
             "postgres": self.postgres.running(),
-            "salesforce": self._process_alive("salesforce")
-            and _port_open(self.host, self.salesforce_port),
+            **{spec.name: self._serving(spec) for spec in SIMULATORS},
         }

@@ -10,7 +10,10 @@ free_port() { python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0
 SANDBOX_DIR="$(mktemp -d /tmp/propsync-test.XXXXXX)"
 SANDBOX_PG_PORT="$(free_port)"
 SANDBOX_SALESFORCE_PORT="$(free_port)"
-export SANDBOX_DIR SANDBOX_PG_PORT SANDBOX_SALESFORCE_PORT
+SANDBOX_PROPERTYWARE_PORT="$(free_port)"
+SANDBOX_SERVICEFUSION_PORT="$(free_port)"
+export SANDBOX_DIR SANDBOX_PG_PORT SANDBOX_SALESFORCE_PORT SANDBOX_PROPERTYWARE_PORT \
+    SANDBOX_SERVICEFUSION_PORT
 export DLT_DATA_DIR="$SANDBOX_DIR/dlt"
 cleanup() { python -m sandbox down >/dev/null 2>&1 || true; rm -rf "$SANDBOX_DIR"; }
 trap cleanup EXIT

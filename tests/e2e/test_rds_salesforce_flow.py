@@ -53,15 +53,17 @@ class Stack:
             "SANDBOX_DIR": str(base),
             "SANDBOX_PG_PORT": str(free_port()),
             "SANDBOX_SALESFORCE_PORT": str(free_port()),
+            "SANDBOX_PROPERTYWARE_PORT": str(free_port()),
+            "SANDBOX_SERVICEFUSION_PORT": str(free_port()),
             "DLT_DATA_DIR": str(base / "dlt"),
             "DBT_TARGET_PATH": str(base / "dbt-target"),
             "DBT_LOG_PATH": str(base / "dbt-logs"),
         }
         # The stack's own file must decide where everything is, not the caller's shell.
-        for name in ("PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE",
-                     "RDS_DATABASE_URL", "SALESFORCE_INSTANCE_URL", "SALESFORCE_CLIENT_ID",
-                     "SALESFORCE_CLIENT_SECRET", "REQUESTS_CA_BUNDLE"):
-            self.env.pop(name, None)
+        owned = ("PG", "SALESFORCE_", "PROPERTYWARE_", "SERVICEFUSION_")
+        for name in list(self.env):
+            if name.startswith(owned) or name in ("RDS_DATABASE_URL", "REQUESTS_CA_BUNDLE"):
+                self.env.pop(name, None)
 
     def run(self, *command: str, ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(

@@ -2,7 +2,8 @@
 
 One stack for the module, started through the real command line on free ports (never
 the defaults, so nothing here can touch a developer's stack or be answered by it),
-with a client secret that starts with `-`. The project's own `profiles.yml` is never
+with a client secret that starts with `-`; its teardown checks that `down` stops the
+three simulators and the cluster and frees their ports. The project's own `profiles.yml` is never
 written: the rule "the project's default stack refreshes the project's profile" is
 checked on a copy of the project (`SandboxStack(project_dir=...)`), and `dbt debug`
 runs there as a plain `dbt debug`, no variable exported.
@@ -27,6 +28,7 @@ import requests
 from sandbox.stack import (
     PROFILE_EXAMPLE,
     PROFILE_NAME,
+    SIMULATORS,
     SandboxStack,
     free_port,
     new_client_secret,
@@ -39,13 +41,42 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 DASH_SECRET = "-starts-with-a-dash_and-is-otherwise-fine"
 # What could point a command elsewhere than the stack under test.
-_FOREIGN = ("PG", "SANDBOX_", "DBT_", "SALESFORCE_", "RDS_DATABASE_URL", "REQUESTS_CA_BUNDLE")
+_FOREIGN = (
+    "PG", "SANDBOX_", "DBT_", "SALESFORCE_", "PROPERTYWARE_", "SERVICEFUSION_",
+    "RDS_DATABASE_URL", "REQUESTS_CA_BUNDLE",
+)
+PORT_VARIABLES = ("SANDBOX_PG_PORT", *(spec.port_variable for spec in SIMULATORS))
+# A SOAP call the WSDL names; the credentials are checked before the envelope is read.
+_GET_ALL_PORTFOLIOS = (
+    '<?xml version="1.0" encoding="UTF-8"?>'
+    '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">'
+    '<soapenv:Body><ns1:getAllPortfolios soapenv:encodingStyle='
+    '"http://schemas.xmlsoap.org/soap/encoding/" '
+    'xmlns:ns1="http://service.web.propertyware.realpage.com"/></soapenv:Body>'
+    "</soapenv:Envelope>"
+)
 
 
 def clean_env(**extra: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(_FOREIGN)}
     env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
     return {**env, **extra}
+
+
+def free_ports() -> dict[str, str]:
+    """A free port for every part of the stack, by its SANDBOX_*_PORT variable."""
+    return {variable: str(free_port()) for variable in PORT_VARIABLES}
+
+
+def port_taken(port: int) -> bool:
+    """Whether something still holds `port` (the bind test `up` itself makes)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
 
 
 def sandbox(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -69,11 +100,7 @@ def running() -> Iterator[Running]:
     # /tmp/pytest-of-<user> to 0700, and as root the cluster runs as `postgres`, which
     # must reach its folder for as long as the stack runs.
     base = Path(tempfile.mkdtemp(prefix="propsync-stack-test-"))
-    env = clean_env(
-        SANDBOX_DIR=str(base),
-        SANDBOX_PG_PORT=str(free_port()),
-        SANDBOX_SALESFORCE_PORT=str(free_port()),
-    )
+    env = clean_env(SANDBOX_DIR=str(base), **free_ports())
     # The credentials a fresh clone gets about once in 64 with token_urlsafe: the
     # simulator must start with them all the same.
     credentials = base / "salesforce.credentials"
@@ -85,8 +112,12 @@ def running() -> Iterator[Running]:
         yield Running(base, env, read_env_file(base / "sandbox.env"), up.stdout)
     finally:
         down = sandbox(env, "down")
+        pid_files = [spec.name for spec in SIMULATORS if (base / f"{spec.name}.pid").exists()]
         shutil.rmtree(base, ignore_errors=True)
         assert down.returncode == 0, down.stdout + down.stderr
+    # `down` stopped every part: each port is free again, no pid file is left.
+    assert [v for v in PORT_VARIABLES if port_taken(int(env[v]))] == []
+    assert pid_files == []
 
 
 def project_copy(tmp_path: Path) -> Path:
@@ -124,11 +155,78 @@ def test_secret_starting_with_a_dash_gets_a_token(running: Running) -> None:
     assert response.json()["access_token"]
 
 
-def test_secret_is_not_on_the_simulators_command_line(running: Running) -> None:
-    cmdline = Path(f"/proc/{(running.base / 'salesforce.pid').read_text().strip()}/cmdline")
+@pytest.mark.parametrize("name", [spec.name for spec in SIMULATORS])
+def test_secret_is_not_on_the_simulators_command_line(running: Running, name: str) -> None:
+    cmdline = Path(f"/proc/{(running.base / f'{name}.pid').read_text().strip()}/cmdline")
     if not cmdline.exists():
         pytest.skip("no /proc to read a command line from")
-    assert DASH_SECRET not in cmdline.read_bytes().decode(errors="replace")
+    secret = (running.base / f"{name}.credentials").read_text().splitlines()[1]
+    assert secret not in cmdline.read_bytes().decode(errors="replace")
+
+
+# -- the other simulators --------------------------------------------------------
+
+
+def test_propertyware_serves_its_wsdl_to_the_api_user(running: Running) -> None:
+    env = running.stack_env
+    port = running.env["SANDBOX_PROPERTYWARE_PORT"]
+    assert env["PROPERTYWARE_WSDL_URL"] == (
+        f"https://127.0.0.1:{port}/pw/services/PWServices?wsdl"
+    )
+    auth = (env["PROPERTYWARE_USERNAME"], env["PROPERTYWARE_PASSWORD"])
+    wsdl = requests.get(
+        env["PROPERTYWARE_WSDL_URL"], auth=auth, verify=env["REQUESTS_CA_BUNDLE"], timeout=10
+    )
+    assert wsdl.status_code == 200, wsdl.text
+    assert f'location="https://127.0.0.1:{port}/pw/services/PWServices"' in wsdl.text
+    schema = requests.get(
+        f"https://127.0.0.1:{port}/pw/schemas/soap-encoding.xsd",
+        verify=env["REQUESTS_CA_BUNDLE"], timeout=10,
+    )
+    assert schema.status_code == 200, schema.text
+    assert "schema" in schema.text
+
+
+def test_propertyware_refuses_wrong_credentials(running: Running) -> None:
+    env = running.stack_env
+    response = requests.post(
+        env["PROPERTYWARE_WSDL_URL"].removesuffix("?wsdl"),
+        data=_GET_ALL_PORTFOLIOS.encode(),
+        headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'},
+        auth=(env["PROPERTYWARE_USERNAME"], env["PROPERTYWARE_PASSWORD"] + "-wrong"),
+        verify=env["REQUESTS_CA_BUNDLE"], timeout=10,
+    )
+    assert response.status_code == 401, response.text
+    assert response.headers["WWW-Authenticate"].startswith("Basic")
+
+
+def test_servicefusion_gives_a_token_for_the_stack_credentials(running: Running) -> None:
+    env = running.stack_env
+    base = env["SERVICEFUSION_BASE_URL"]
+    assert base == f"https://127.0.0.1:{running.env['SANDBOX_SERVICEFUSION_PORT']}"
+    token = requests.post(
+        f"{base}/oauth/access_token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": env["SERVICEFUSION_CLIENT_ID"],
+            "client_secret": env["SERVICEFUSION_CLIENT_SECRET"],
+        },
+        verify=env["REQUESTS_CA_BUNDLE"], timeout=10,
+    )
+    assert token.status_code == 200, token.text
+    me = requests.get(
+        f"{base}/v1/me", headers={"Authorization": f"Bearer {token.json()['access_token']}"},
+        verify=env["REQUESTS_CA_BUNDLE"], timeout=10,
+    )
+    assert me.status_code == 200, me.text
+    assert me.json()["id"]
+
+
+def test_status_lists_every_part(running: Running) -> None:
+    result = sandbox(running.env, "status")
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in ("postgres", *(spec.name for spec in SIMULATORS)):
+        assert re.search(rf"\b{name}\b.*\byes\b", result.stdout), result.stdout
 
 
 def test_generated_secrets_never_start_with_a_dash() -> None:
@@ -224,10 +322,13 @@ def test_running_stack_keeps_its_port(running: Running) -> None:
 
 @pytest.mark.parametrize(
     ("variable", "log"),
-    [("SANDBOX_PG_PORT", "postgres/postgres.log"), ("SANDBOX_SALESFORCE_PORT", "salesforce.log")],
+    [
+        ("SANDBOX_PG_PORT", "postgres/postgres.log"),
+        *((spec.port_variable, f"{spec.name}.log") for spec in SIMULATORS),
+    ],
 )
 def test_port_taken_by_another_program(tmp_path: Path, variable: str, log: str) -> None:
-    ports = {"SANDBOX_PG_PORT": str(free_port()), "SANDBOX_SALESFORCE_PORT": str(free_port())}
+    ports = free_ports()
     with socket.socket() as other_program:
         other_program.bind(("127.0.0.1", 0))
         other_program.listen()

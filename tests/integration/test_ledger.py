@@ -354,7 +354,6 @@ def test_a_second_migrate_applies_nothing(conn: Conn) -> None:
     assert ledger.migrate() == ALL_VERSIONS
     applied_at = table_rows(conn, "schema_migrations")
     assert ledger.migrate() == []
-    assert ledger.ensure_schema() is None  # the transitional alias
     assert table_rows(conn, "schema_migrations") == applied_at
 
 
@@ -619,27 +618,12 @@ def test_a_failed_batch_leaves_nothing_of_itself(conn: Conn) -> None:
     assert row is not None and (row["created"], row["api_requests"]) == (1, 1)
 
 
-def test_open_run_keeps_its_old_arguments(conn: Conn) -> None:
+def test_a_revert_run_names_the_run_it_undoes(conn: Conn) -> None:
     ledger = Ledger(conn)
     ledger.migrate()
-    old_style = ledger.open_run(
-        destination="salesforce",
-        object_name="Product_Property__c",
-        sync_view="sync.properties_to_update",
-        pass_name="update",
-        dry_run=True,
-        rows_in_view=0,
+    old_style = open_create_run(
+        ledger, sync_name="salesforce.properties.update", pass_name="update", dry_run=True
     )
-    assert old_style.sync_name == "salesforce.properties.update"
-    other = ledger.open_run(
-        destination="supabase",
-        object_name="Properties",
-        sync_view="sync.v",
-        pass_name="create",
-        dry_run=False,
-        rows_in_view=0,
-    )
-    assert other.sync_name == "supabase.properties.create"
     revert = ledger.open_run(
         sync_name="salesforce.properties.update",
         destination="salesforce",

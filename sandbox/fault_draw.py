@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 
 def pick_fault(
@@ -35,3 +35,30 @@ def pick_fault(
                 kind = None
         return kind, True
     return None, False
+
+
+class _FaultSettings(Protocol):
+    def setting(self, name: str, default: dict[str, Any]) -> dict[str, Any]: ...
+
+    def save_setting(self, name: str, value: dict[str, Any]) -> None: ...
+
+
+def draw_http_fault(
+    store: _FaultSettings, defaults: dict[str, Any], method: str, path: str
+) -> str | None:
+    """The fault kind for one request of a REST simulator, or None.
+
+    The faults setting may narrow faults to some `methods` and to `paths` holding
+    one of its fragments; the draw itself is `pick_fault`'s.
+    """
+    faults = store.setting("faults", defaults)
+    methods = faults.get("methods")
+    if methods and method.upper() not in {m.upper() for m in methods}:
+        return None
+    paths = faults.get("paths")
+    if paths and not any(fragment in path for fragment in paths):
+        return None
+    kind, changed = pick_fault(faults)
+    if changed:
+        store.save_setting("faults", faults)
+    return kind

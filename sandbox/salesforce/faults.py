@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox.fault_draw import pick_fault
+from sandbox.fault_draw import draw_http_fault
 from sandbox.salesforce.messages import Reply
 from sandbox.salesforce.store import Store
 
@@ -16,17 +16,7 @@ NO_FAULTS: dict[str, Any] = {
 
 def draw_fault(store: Store, method: str, path: str) -> str | None:
     """The fault kind for this API request, or None; `next` first, then the seeded draw."""
-    faults = store.setting("faults", NO_FAULTS)
-    methods = faults.get("methods")
-    if methods and method.upper() not in {m.upper() for m in methods}:
-        return None
-    paths = faults.get("paths")
-    if paths and not any(fragment in path for fragment in paths):
-        return None
-    kind, changed = pick_fault(faults)
-    if changed:
-        store.save_setting("faults", faults)
-    return kind
+    return draw_http_fault(store, NO_FAULTS, method, path)
 
 
 def fault_reply(kind: str) -> Reply:

@@ -11,47 +11,22 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import requests
+from sandbox.admin_client import AdminClient, AdminError
 
 ALL_FAULT_KINDS = ("reset_on_reuse", "slow", "soap_fault")
 # The fixture's collections, as `load` takes them.
 COLLECTIONS = ("portfolios", "buildings", "units", "contacts", "leases", "vendors", "workOrders")
 
 
-class PropertyWareAdminError(RuntimeError):
+class PropertyWareAdminError(AdminError):
     """The simulator refused an admin call (bad input) or could not be reached."""
 
 
-class PropertyWareAdmin:
-    def __init__(self, base_url: str, ca_bundle: str | None, timeout_s: float = 120.0) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.verify: str | bool = ca_bundle or True
-        self.timeout_s = timeout_s
-
-    def _call(self, method: str, path: str, body: Any = None,
-              params: dict[str, Any] | None = None) -> Any:
-        try:
-            # One connection per call: the simulator's own fault is about reused sockets,
-            # and the admin client should never be the one to meet it.
-            response = requests.request(
-                method, f"{self.base_url}/__sandbox/{path}", json=body, params=params,
-                verify=self.verify, timeout=self.timeout_s, headers={"Connection": "close"},
-            )
-        except requests.RequestException as error:
-            raise PropertyWareAdminError(
-                f"simulator unreachable at {self.base_url}: {error}"
-            ) from None
-        if response.status_code != 200:
-            raise PropertyWareAdminError(
-                f"{method} /__sandbox/{path} -> {response.status_code}: {response.text[:500]}"
-            )
-        return response.json()
+class PropertyWareAdmin(AdminClient):
+    error = PropertyWareAdminError
+    keep_alive = False
 
     # objects
-
-    def reset(self) -> None:
-        """Forget everything: objects, the log, faults."""
-        self._call("POST", "reset")
 
     def load(self, fixture: dict[str, list[dict[str, Any]]]) -> dict[str, int]:
         """Store fixture objects by collection (see COLLECTIONS); an object's `ID` is
@@ -89,19 +64,3 @@ class PropertyWareAdmin:
                 "operations": list(operations) if operations is not None else None,
                 "next": list(next) if next is not None else []}
         return dict(self._call("POST", "faults", body))
-
-    def clear_faults(self) -> None:
-        self._call("DELETE", "faults")
-
-    # request log
-
-    def requests(self, since_index: int = 0) -> list[dict[str, Any]]:
-        """Log entries with index >= since_index: index, at, operation, status (None
-        when reset), fault, applied, reused_connection, fault_string."""
-        return list(self._call("GET", "requests", params={"since": since_index})["requests"])
-
-    def request_count(self) -> int:
-        return int(self._call("GET", "requests/count")["count"])
-
-    def clear_requests(self) -> None:
-        self._call("DELETE", "requests")

@@ -12,21 +12,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import requests
+from sandbox.admin_client import AdminClient, AdminError
 
 ALL_FAULT_KINDS = ("503_before", "503_after", "drop_before", "drop_after", "429")
 
 
-class SalesforceAdminError(RuntimeError):
+class SalesforceAdminError(AdminError):
     """The simulator refused an admin call (bad input) or could not be reached."""
 
 
-class SalesforceAdmin:
-    def __init__(self, base_url: str, ca_bundle: str | None, timeout_s: float = 60.0) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.verify: str | bool = ca_bundle or True
-        self.timeout_s = timeout_s
-        self._session = requests.Session()
+class SalesforceAdmin(AdminClient):
+    error = SalesforceAdminError
 
     @classmethod
     def from_env(cls, env: dict[str, str]) -> SalesforceAdmin:
@@ -35,28 +31,7 @@ class SalesforceAdmin:
             raise SalesforceAdminError("SALESFORCE_INSTANCE_URL is not set")
         return cls(env["SALESFORCE_INSTANCE_URL"].rstrip("/"), env.get("REQUESTS_CA_BUNDLE"))
 
-    def _call(self, method: str, path: str, body: Any = None,
-              params: dict[str, Any] | None = None) -> Any:
-        try:
-            response = self._session.request(
-                method, f"{self.base_url}/__sandbox/{path}", json=body, params=params,
-                verify=self.verify, timeout=self.timeout_s,
-            )
-        except requests.RequestException as error:
-            raise SalesforceAdminError(
-                f"simulator unreachable at {self.base_url}: {error}"
-            ) from None
-        if response.status_code != 200:
-            raise SalesforceAdminError(
-                f"{method} /__sandbox/{path} -> {response.status_code}: {response.text[:500]}"
-            )
-        return response.json()
-
     # records
-
-    def reset(self) -> None:
-        """Forget everything: records, tokens, the log, faults, config, usage."""
-        self._call("POST", "reset")
 
     def load_records(self, records: list[dict[str, Any]]) -> list[str]:
         """Store fixture records as they are (no validation); returns their Ids in order."""
@@ -102,20 +77,3 @@ class SalesforceAdmin:
                 "methods": list(methods) if methods is not None else None,
                 "next": list(next) if next is not None else []}
         return dict(self._call("POST", "faults", body))
-
-    def clear_faults(self) -> None:
-        self._call("DELETE", "faults")
-
-    # request log
-
-    def requests(self, since_index: int = 0) -> list[dict[str, Any]]:
-        """Log entries with index >= since_index: index, at, method, path, status (None
-        when dropped), records, applied, fault, error_codes."""
-        return list(self._call("GET", "requests", params={"since": since_index})["requests"])
-
-    def request_count(self) -> int:
-        """Entries in the log, which is also the index the next request will get."""
-        return int(self._call("GET", "requests/count")["count"])
-
-    def clear_requests(self) -> None:
-        self._call("DELETE", "requests")

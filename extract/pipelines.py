@@ -60,6 +60,20 @@ class SourceSpec:
     tables: tuple[str, ...]
     build: Callable[[Settings], DltSource]
     disposition: str
+    # An HTTP source: how its failures read (None for the database sources).
+    http: Callable[[Settings], HttpFailures] | None = None
+
+
+@dataclass(frozen=True)
+class HttpFailures:
+    """What one line about an HTTP source's failure needs: its name, where it is, its
+    refused-credentials error (and the line for it) and its API error."""
+
+    service: str
+    where: str | None
+    auth_error: type[BaseException]
+    auth_line: Callable[[str, BaseException], str]
+    api_error: type[BaseException]
 
 
 def _rds_source(settings: Settings) -> DltSource:
@@ -130,15 +144,31 @@ SOURCES: dict[str, SourceSpec] = {
     "salesforce": SourceSpec(
         "salesforce", "salesforce_to_warehouse", SALESFORCE_DATASET, (SALESFORCE_TABLE,),
         _salesforce_source, "replaced",
+        lambda settings: HttpFailures(
+            "Salesforce", settings.salesforce.instance_url, SalesforceAuthError,
+            lambda _name, cause: redact(str(cause)), SalesforceError,
+        ),
     ),
     "propertyware": SourceSpec(
         "propertyware", "propertyware_to_warehouse", PROPERTYWARE_DATASET, PROPERTYWARE_TABLES,
         _propertyware_source, "merged",
+        # The WSDL URL without its query (`?wsdl`), which is no secret but no help either.
+        lambda settings: HttpFailures(
+            "PropertyWare", (settings.propertyware.wsdl_url or "").split("?", 1)[0],
+            PropertyWareAuthError, lambda _name, _cause: PROPERTYWARE_AUTH_MESSAGE,
+            PropertyWareError,
+        ),
     ),
     # Jobs merge incrementally; customers and the reference lists are replaced.
     "servicefusion": SourceSpec(
         "servicefusion", "servicefusion_to_warehouse", SERVICEFUSION_DATASET,
         SERVICEFUSION_TABLES, _servicefusion_source, "loaded",
+        lambda settings: HttpFailures(
+            "ServiceFusion", settings.servicefusion.base_url, ServiceFusionAuthError,
+            lambda name, cause: f"{name}: {redact(str(cause))} (check "
+            "SERVICEFUSION_CLIENT_ID and SERVICEFUSION_CLIENT_SECRET)",
+            ServiceFusionError,
+        ),
     ),
 }
 
@@ -293,40 +323,10 @@ _UNREACHABLE_DB = (
 def classify(error: BaseException, spec: SourceSpec, settings: Settings) -> ExtractError:
     """Map a failed run to one printable line and an exit code."""
     causes = list(_causes(error))
-    if spec.name == "servicefusion":
-        found = _classify_servicefusion(causes, spec, settings)
+    if spec.http is not None:
+        found = _classify_http(causes, spec.name, spec.http(settings))
         if found is not None:
             return found
-    if spec.name == "propertyware":
-        found = _classify_propertyware(causes, spec, settings)
-        if found is not None:
-            return found
-    for cause in causes:
-        if isinstance(cause, SalesforceAuthError):
-            return ExtractError(redact(str(cause)), EXIT_CONFIG)
-    for cause in causes:
-        # The policy session (common.http) has already retried what was worth it.
-        if isinstance(cause, TlsError):
-            return ExtractError(
-                f"{spec.name}: TLS verification of {settings.salesforce.instance_url} failed; "
-                "set REQUESTS_CA_BUNDLE to the CA that signed its certificate",
-                EXIT_CONFIG,
-            )
-        if isinstance(cause, ServiceUnavailable):
-            state = "unreachable" if cause.unreachable else "unavailable"
-            return ExtractError(
-                f"{spec.name}: Salesforce at {settings.salesforce.instance_url} is {state}: "
-                f"{cause.detail}",
-                EXIT_UNREACHABLE,
-            )
-        if isinstance(cause, HttpError):
-            return ExtractError(f"{spec.name}: {cause.detail}", cause.exit_code)
-        if isinstance(cause, SalesforceError):
-            status = cause.response.status_code if cause.response is not None else 0
-            text = redact(str(cause))
-            limit = "REQUEST_LIMIT_EXCEEDED" in text
-            code = EXIT_UNREACHABLE if status >= 500 or status == 429 or limit else EXIT_CONFIG
-            return ExtractError(f"{spec.name}: {text}", code)
     side = _failed_side(causes, spec, settings)
     for cause in causes:
         if type(cause).__module__.startswith(("psycopg", "sqlalchemy")):
@@ -343,69 +343,39 @@ def classify(error: BaseException, spec: SourceSpec, settings: Settings) -> Extr
     )
 
 
-def _classify_servicefusion(
-    causes: list[BaseException], spec: SourceSpec, settings: Settings
+def _classify_http(
+    causes: list[BaseException], name: str, failures: HttpFailures
 ) -> ExtractError | None:
-    """ServiceFusion's failures; None leaves the warehouse's to the generic rules."""
-    base = settings.servicefusion.base_url
+    """An HTTP source's failure as one line; None leaves the warehouse's to the rest.
+
+    The policy session (common.http) has already retried what was worth it (resets,
+    timeouts, 5xx, 429s): what reaches here is final.
+    """
     for cause in causes:
-        if isinstance(cause, ServiceFusionAuthError):
-            return ExtractError(
-                f"{spec.name}: {redact(str(cause))} (check SERVICEFUSION_CLIENT_ID and "
-                "SERVICEFUSION_CLIENT_SECRET)",
-                EXIT_CONFIG,
-            )
+        if isinstance(cause, failures.auth_error):
+            return ExtractError(failures.auth_line(name, cause), EXIT_CONFIG)
     for cause in causes:
-        # The policy session (common.http) has already retried what was worth it,
-        # 429s included: ServiceUnavailable means the rate limit or the service won.
         if isinstance(cause, TlsError):
             return ExtractError(
-                f"{spec.name}: TLS verification of {base} failed; "
+                f"{name}: TLS verification of {failures.where} failed; "
                 "set REQUESTS_CA_BUNDLE to the CA that signed its certificate",
                 EXIT_CONFIG,
             )
         if isinstance(cause, ServiceUnavailable):
             state = "unreachable" if cause.unreachable else "unavailable"
             return ExtractError(
-                f"{spec.name}: ServiceFusion at {base} is {state}: {cause.detail}",
+                f"{name}: {failures.service} at {failures.where} is {state}: {cause.detail}",
                 EXIT_UNREACHABLE,
             )
         if isinstance(cause, HttpError):
-            return ExtractError(f"{spec.name}: {cause.detail}", cause.exit_code)
-        if isinstance(cause, ServiceFusionError):
-            status = cause.response.status_code if cause.response is not None else 0
-            code = EXIT_UNREACHABLE if status >= 500 or status == 429 else EXIT_CONFIG
-            return ExtractError(f"{spec.name}: {redact(str(cause))}", code)
-    return None
-
-
-def _classify_propertyware(
-    causes: list[BaseException], spec: SourceSpec, settings: Settings
-) -> ExtractError | None:
-    """PropertyWare's failures; None leaves the warehouse's to the generic rules."""
-    # The WSDL URL without its query (`?wsdl`), which is no secret but no help either.
-    where = (settings.propertyware.wsdl_url or "").split("?", 1)[0]
-    for cause in causes:
-        if isinstance(cause, PropertyWareAuthError):
-            return ExtractError(PROPERTYWARE_AUTH_MESSAGE, EXIT_CONFIG)
-    for cause in causes:
-        # The policy session has already retried resets, timeouts and 5xx faults.
-        if isinstance(cause, TlsError):
-            return ExtractError(
-                f"{spec.name}: TLS verification of {where} failed; "
-                "set REQUESTS_CA_BUNDLE to the CA that signed its certificate",
-                EXIT_CONFIG,
-            )
-        if isinstance(cause, ServiceUnavailable):
-            state = "unreachable" if cause.unreachable else "unavailable"
-            return ExtractError(
-                f"{spec.name}: PropertyWare at {where} is {state}: {cause.detail}",
-                EXIT_UNREACHABLE,
-            )
-        if isinstance(cause, HttpError):
-            return ExtractError(f"{spec.name}: {cause.detail}", cause.exit_code)
-        if isinstance(cause, PropertyWareError):
-            return ExtractError(f"{spec.name}: {redact(str(cause))}", EXIT_CONFIG)
+            return ExtractError(f"{name}: {cause.detail}", cause.exit_code)
+        if isinstance(cause, failures.api_error):
+            response = getattr(cause, "response", None)
+            status = response.status_code if response is not None else 0
+            text = redact(str(cause))
+            # A spent daily allocation (Salesforce) waits for tomorrow, like a 5xx.
+            spent = status >= 500 or status == 429 or "REQUEST_LIMIT_EXCEEDED" in text
+            return ExtractError(f"{name}: {text}", EXIT_UNREACHABLE if spent else EXIT_CONFIG)
     return None
 
 

@@ -244,12 +244,14 @@ def test_429s_without_retry_after_are_retried(
     sf: ServiceFusionSim, postgres_server: PostgresServer, warehouse: str, tmp_path: Path,
 ) -> None:
     load_fixtures(sf)
-    sf.admin.configure(rate_limit=5, rate_window_s=1)
+    # The simulator's own limiter answers with exactly these 429s (same body, no
+    # Retry-After); queued, so the test does not hang on the machine's speed.
+    sf.admin.set_faults(next=["429", "429", "429"], paths=["/v1/"])
     settings = make_settings(postgres_server, warehouse, sf, http_max_attempts=10)
     result = extract_source("servicefusion", settings, pipelines_dir=tmp_path)
     assert result.rows["jobs"] == JOBS
     statuses = [r["status"] for r in sf.admin.requests() if r["path"].startswith("/v1/")]
-    assert 429 in statuses
+    assert statuses.count(429) == 3
     # Customers, three job pages and three reference lists answered once each.
     assert statuses.count(200) == 7
 

@@ -33,11 +33,13 @@ This is the only module that imports tenacity, pyrate-limiter and pybreaker
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import logging
 import math
+import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,10 +115,14 @@ class TlsError(HttpError):
 
 
 class _RetryableFailure(Exception):
-    def __init__(self, description: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self, description: str, retry_after: float | None = None, gist: str | None = None
+    ) -> None:
         super().__init__(description)
         self.description = description
         self.retry_after = retry_after
+        # What failed in a few words ("HTTP 503", "Connection refused"), for a terminal.
+        self.gist = gist or description.splitlines()[0]
 
 
 class _Throttled(_RetryableFailure):
@@ -163,6 +169,12 @@ def _reason(error: BaseException) -> BaseException:
     inner = error.args[0] if error.args else None
     reason = getattr(inner, "reason", None)
     return reason if isinstance(reason, BaseException) else error
+
+
+def _gist(error: BaseException) -> str:
+    """The innermost reason of a connection failure, without its errno prefix."""
+    innermost = str(error).rsplit(": ", 1)[-1]
+    return re.sub(r"^\[Errno -?\d+\]\s*", "", innermost).strip() or type(error).__name__
 
 
 def _short(error: BaseException) -> str:
@@ -441,14 +453,15 @@ class PolicySession(requests.Session):
         ) as error:
             raise _ConnectionFailed(
                 f"{request.method} {_path_of(request.url)}: {type(error).__name__}: "
-                f"{_short(_reason(error))}"
+                f"{_short(_reason(error))}",
+                gist=_gist(_reason(error)),
             ) from None
         if response.status_code in RETRYABLE_STATUSES:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             kind = _Throttled if response.status_code == 429 else _ServerError
             description = redact(_describe(response))
             response.close()  # back to the pool before the next attempt
-            raise kind(description, retry_after)
+            raise kind(description, retry_after, gist=f"HTTP {response.status_code}")
         return response
 
     def _should_stop(self, state: RetryCallState) -> bool:
@@ -476,16 +489,60 @@ class PolicySession(requests.Session):
         self.retries += 1
         failure = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0.0
+        gist = getattr(failure, "gist", None) or str(failure)
+        # The log keeps the whole reason; `retry_line` is what a terminal shows.
         log.warning(
             "%s: attempt %d failed (%s); retrying in %.2f s",
             self.name,
             state.attempt_number,
             failure,
             wait,
+            extra={
+                RETRY_LINE: redact(
+                    f"{self.name}: attempt {state.attempt_number} failed ({gist}); "
+                    f"retrying in {wait:.1f} s"
+                )
+            },
         )
 
     def __enter__(self) -> PolicySession:
         return self
+
+
+# The attribute of a retry's log record that holds its one-line form.
+RETRY_LINE = "retry_line"
+
+
+class _RetryLineHandler(logging.Handler):
+    def __init__(self, emit: Callable[[str], None]) -> None:
+        super().__init__(logging.WARNING)
+        self._emit = emit
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = getattr(record, RETRY_LINE, None) or record.getMessage().splitlines()[0]
+            self._emit(f"{record.levelname.lower()}: {line}")
+        except Exception:  # a logging handler must never break the pass
+            self.handleError(record)
+
+
+@contextlib.contextmanager
+def retry_lines(emit: Callable[[str], None]) -> Iterator[None]:
+    """While the block runs, hand each warning of this module to `emit` as one line.
+
+    For the CLIs: the policies only log; what a terminal shows is the caller's
+    choice. Not propagated meanwhile, so a root handler that a library installs does
+    not print every retry a second time.
+    """
+    handler = _RetryLineHandler(emit)
+    propagate = log.propagate
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.propagate = propagate
 
 
 _INVALID_URL = (

@@ -17,7 +17,6 @@ import importlib.metadata
 import logging
 import logging.handlers
 import os
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
@@ -26,6 +25,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from common.http import retry_lines
 from common.redaction import RedactingFilter
 from common.settings import ConfigurationError, Settings, load_settings
 from extract.pipelines import (
@@ -131,63 +131,10 @@ def dlt_log_to_file(path: Path) -> Iterator[None]:
         handler.close()
 
 
-# common.http logs every retry as
-#   "<api>: attempt N failed (<what failed, with URL and exception chain>); retrying in S s"
-# A log line, not a terminal line: the CLI shows each as one short line. (The same
-# rule as reverse_etl/cli.py; extract may not import the pusher.)
-_RETRY_LINE = re.compile(
-    r"^(?P<api>.+?): attempt (?P<attempt>\d+) failed \((?P<why>.*)\); "
-    r"retrying in (?P<wait>[\d.]+) s$",
-    re.DOTALL,
-)
-
-
-def retry_line(message: str) -> str:
-    match = _RETRY_LINE.match(message)
-    if match is None:
-        return message.strip().splitlines()[0] if message.strip() else message
-    why = match["why"]
-    status = re.search(r"\bHTTP \d{3}\b", why)
-    gist = status.group(0) if status else why.rsplit(": ", 1)[-1]
-    gist = re.sub(r"^\[Errno -?\d+\]\s*", "", gist).strip() or why
-    return (
-        f"{match['api']}: attempt {match['attempt']} failed ({gist}); "
-        f"retrying in {float(match['wait']):.1f} s"
+def _print_retry(line: str) -> None:
+    errors.print(
+        line, markup=False, no_wrap=True, overflow="ellipsis", crop=True, soft_wrap=False
     )
-
-
-class RetryLines(logging.Handler):
-    """Each warning of `common.http` as one line on stderr, cut to the terminal."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            errors.print(
-                f"{record.levelname.lower()}: {retry_line(record.getMessage())}",
-                markup=False,
-                no_wrap=True,
-                overflow="ellipsis",
-                crop=True,
-                soft_wrap=False,
-            )
-        except Exception:  # a logging handler must never break the run
-            self.handleError(record)
-
-
-@contextlib.contextmanager
-def retry_lines() -> Iterator[None]:
-    http_log = logging.getLogger("common.http")
-    handler = RetryLines()
-    propagate = http_log.propagate
-    http_log.addHandler(handler)
-    http_log.propagate = False
-    try:
-        yield
-    finally:
-        http_log.removeHandler(handler)
-        http_log.propagate = propagate
 
 
 @app.command(help=HELP)
@@ -239,7 +186,7 @@ def main(
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 
     worst = 0
-    with dlt_log_to_file(dlt_data_dir() / LOG_FILE_NAME), retry_lines():
+    with dlt_log_to_file(dlt_data_dir() / LOG_FILE_NAME), retry_lines(_print_retry):
         for name in _selected(sources):
             try:
                 result = extract_source(name, settings, full_refresh=full_refresh)

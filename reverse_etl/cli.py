@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import importlib.metadata
-import logging
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
+from common.http import retry_lines
 from common.redaction import redact, register_secrets
 from common.settings import ConfigurationError, Settings, load_settings
 from reverse_etl import registry
@@ -140,78 +140,6 @@ def package_version() -> str:
         return "unknown"
 
 
-# -- retry lines ----------------------------------------------------------------------
-
-# common.http logs every retry as
-#   "<api>: attempt N failed (<what failed, with URL and exception chain>); retrying in S s"
-# which is a log line, not a terminal line. The CLI shows each as one short line.
-_RETRY_LINE = re.compile(
-    r"^(?P<api>.+?): attempt (?P<attempt>\d+) failed \((?P<why>.*)\); "
-    r"retrying in (?P<wait>[\d.]+) s$",
-    re.DOTALL,
-)
-
-
-def _retry_gist(why: str) -> str:
-    """What failed, in a few words: the HTTP status, or the innermost reason."""
-    status = re.search(r"\bHTTP \d{3}\b", why)
-    if status:
-        return status.group(0)
-    innermost = why.rsplit(": ", 1)[-1]
-    return re.sub(r"^\[Errno -?\d+\]\s*", "", innermost).strip() or why
-
-
-def retry_line(message: str) -> str:
-    """One retry log message as one short line (unknown messages: their first line)."""
-    match = _RETRY_LINE.match(message)
-    if match is None:
-        return message.strip().splitlines()[0] if message.strip() else message
-    return (
-        f"{match['api']}: attempt {match['attempt']} failed ({_retry_gist(match['why'])}); "
-        f"retrying in {float(match['wait']):.1f} s"
-    )
-
-
-class RetryLines(logging.Handler):
-    """Prints each warning of `common.http` on stderr as one line, cut to the terminal.
-
-    The engine only logs; what a terminal shows is the CLI's choice. The full
-    reason of the last attempt is in the error line that follows.
-    """
-
-    def __init__(self, console: Console) -> None:
-        super().__init__(logging.WARNING)
-        self.console = console
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            line = f"{record.levelname.lower()}: {retry_line(record.getMessage())}"
-            self.console.print(
-                line, markup=False, highlight=False, no_wrap=True, overflow="ellipsis", crop=True
-            )
-        except Exception:  # a logging handler must never break the pass
-            self.handleError(record)
-
-
-@contextlib.contextmanager
-def retry_lines(console: Console) -> Iterator[None]:
-    """Route `common.http`'s log to `console` while the block runs, then restore it.
-
-    Not propagated meanwhile, so a root handler that some library installs does not
-    print every retry a second time.
-    """
-    http_log = logging.getLogger("common.http")
-    handler = RetryLines(console)
-    propagate = http_log.propagate
-    http_log.addHandler(handler)
-    http_log.propagate = False
-    try:
-        yield
-    finally:
-        http_log.removeHandler(handler)
-        http_log.propagate = propagate
-
-
 def _print_version(value: bool) -> None:
     if value:
         out.print(f"propsync {package_version()}", markup=False, highlight=False)
@@ -230,7 +158,13 @@ def _reverse_etl(
     ),
 ) -> None:
     # Every command gets the short retry lines; the stack closes with the command.
-    ctx.with_resource(retry_lines(err))
+    ctx.with_resource(
+        retry_lines(
+            lambda line: err.print(
+                line, markup=False, highlight=False, no_wrap=True, overflow="ellipsis", crop=True
+            )
+        )
+    )
 
 
 @app.command()

@@ -118,23 +118,6 @@ def test_a_bad_option_value_reads_without_pydantics_prefix() -> None:
 # -- retries: one short line each, then one error --------------------------------------
 
 
-def test_retry_line_keeps_the_gist() -> None:
-    refused = (
-        "salesforce: attempt 2 failed (POST https://127.0.0.1:1/services/oauth2/token: "
-        "ConnectionError: HTTPSConnection(host='127.0.0.1', port=1): Failed to establish a "
-        "new connection: [Errno 111] Connection refused); retrying in 0.52 s"
-    )
-    assert cli.retry_line(refused) == (
-        "salesforce: attempt 2 failed (Connection refused); retrying in 0.5 s"
-    )
-    busy = (
-        "salesforce: attempt 1 failed (HTTP 503 from https://x/services/data/v62.0/query: "
-        "<html>busy</html>); retrying in 2.00 s"
-    )
-    assert cli.retry_line(busy) == "salesforce: attempt 1 failed (HTTP 503); retrying in 2.0 s"
-    assert cli.retry_line("something else\nsecond line") == "something else"
-
-
 def assert_retry_then_error(stderr: str, attempts: int) -> list[str]:
     lines = stderr.strip().splitlines()
     retries = [line for line in lines if line.startswith("warning:")]

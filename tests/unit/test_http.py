@@ -605,3 +605,40 @@ def test_parse_retry_after() -> None:
     assert parse_retry_after("soon") is None
     # An HTTP-date 30 s after "now".
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now=1445412480.0) == 30.0
+
+
+# -- retry lines for a terminal ----------------------------------------------------
+
+
+def test_each_retry_is_one_short_line_for_a_terminal(server: ScriptedServer) -> None:
+    from common.http import retry_lines
+
+    server.script = [UNAVAILABLE, OK]
+    lines: list[str] = []
+    quick = config(http_backoff_initial_s=0)  # no jitter: the wait reads 0.0 s
+    with retry_lines(lines.append), policy_session(quick, "salesforce", sleep=Sleeps()) as s:
+        assert s.get(f"{server.url}/x").status_code == 200
+    assert lines == ["warning: salesforce: attempt 1 failed (HTTP 503); retrying in 0.0 s"]
+
+    # Nobody listens: the innermost reason, not the chain of wrappers around it.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = probe.getsockname()[1]
+    lines.clear()
+    with (
+        retry_lines(lines.append),
+        policy_session(
+            config(http_max_attempts=2, http_backoff_initial_s=0), "salesforce", sleep=Sleeps()
+        ) as s,
+        pytest.raises(ServiceUnavailable),
+    ):
+        s.get(f"http://127.0.0.1:{dead}/x")
+    assert lines == [
+        "warning: salesforce: attempt 1 failed (Connection refused); retrying in 0.0 s"
+    ]
+
+    # Outside the block nothing is handed on.
+    server.script = [UNAVAILABLE, OK]
+    with policy_session(config(), "salesforce", sleep=Sleeps()) as s:
+        s.get(f"{server.url}/x")
+    assert len(lines) == 1

@@ -224,6 +224,9 @@ class RateLimiter:
         self.rate = rate_for(max_rps)
         self._clock = clock or MonotonicClock()
         self._bucket = InMemoryBucket([self.rate])
+        # Seconds callers spent blocked here: the step report's "waiting on the
+        # rate limit", which tells a slow API from a slow client.
+        self.waited_s = 0.0
         self._limiter = Limiter(
             _SingleBucket(self._bucket, self._clock),
             # Bounded so that a broken clock raises instead of hanging; one thread
@@ -236,10 +239,13 @@ class RateLimiter:
     def acquire(self) -> None:
         # Forget requests older than the window so the bucket stays small.
         self._bucket.leak(int(self._clock.now()))  # type: ignore[arg-type]
+        started = time.monotonic()
         try:
             acquired = self._limiter.try_acquire("request")
         except LimiterDelayException as error:
             raise HttpError(f"client-side rate limiter could not grant a slot: {error}") from None
+        finally:
+            self.waited_s += time.monotonic() - started
         if not acquired:
             raise HttpError("client-side rate limiter could not grant a slot")
 
@@ -303,6 +309,11 @@ class PolicySession(requests.Session):
         self.mount("http://", self._policy_adapter)
 
     # -- keeping every request on the policy adapter and the settings' CA ---------------
+
+    @property
+    def rate_wait_s(self) -> float:
+        """Seconds this session's requests waited for the client-side rate limit."""
+        return self.limiter.waited_s
 
     @property  # type: ignore[override]
     def verify(self) -> str | bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import json
 import logging
 import logging.handlers
 import os
@@ -151,6 +152,26 @@ def main(
         bool,
         typer.Option("--full-refresh", help="forget incremental state and reload everything"),
     ] = False,
+    resource: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--resource",
+            metavar="RESOURCE",
+            help="only this resource of the source (repeatable; one source only), "
+            "e.g. `propertyware --resource work_orders`",
+            show_default=False,
+        ),
+    ] = None,
+    report_json: Annotated[
+        Path | None,
+        typer.Option(
+            "--report-json",
+            metavar="PATH",
+            help="also write each source's result (rows per table, requests and "
+            "rate-limit waits per API) to PATH as JSON; `reverse-etl sync` reads it",
+            show_default=False,
+        ),
+    ] = None,
     version: Annotated[
         bool,
         typer.Option(
@@ -174,6 +195,11 @@ def main(
     if planned:
         errors.print(f"[red]error:[/red] source {', '.join(planned)} is not available yet")
         raise typer.Exit(EXIT_CONFIG)
+    selected = _selected(sources)
+    resources = tuple(resource or ())
+    if resources and len(selected) != 1:
+        errors.print("[red]error:[/red] --resource needs exactly one source")
+        raise typer.Exit(EXIT_CONFIG)
     try:
         settings = load_settings()
     except ConfigurationError as error:
@@ -186,15 +212,24 @@ def main(
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 
     worst = 0
+    report: list[dict[str, object]] = []
     with dlt_log_to_file(dlt_data_dir() / LOG_FILE_NAME), retry_lines(_print_retry):
-        for name in _selected(sources):
+        for name in selected:
             try:
-                result = extract_source(name, settings, full_refresh=full_refresh)
+                result = extract_source(
+                    name, settings, full_refresh=full_refresh, resources=resources
+                )
             except ExtractError as error:
                 errors.print(f"[red]error:[/red] {escape(str(error))}")
                 worst = max(worst, error.exit_code)
+                report.append({"source": name, "error": str(error),
+                               "exit_code": error.exit_code})
                 continue
             console.print(summary_line(result, settings))
+            report.append(result.as_json())
+    if report_json is not None:
+        report_json.parent.mkdir(parents=True, exist_ok=True)
+        report_json.write_text(json.dumps(report, indent=2), encoding="utf-8")
     raise typer.Exit(worst)
 
 

@@ -20,7 +20,7 @@ from dlt.common.pipeline import LoadInfo
 from dlt.extract import DltSource
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from common.http import HttpError, ServiceUnavailable, TlsError, policy_session
+from common.http import HttpError, PolicySession, ServiceUnavailable, TlsError, policy_session
 from common.redaction import redact, register_secrets
 from common.settings import ConfigurationError, Settings, sandbox_dir
 from extract.propertyware import AUTH_MESSAGE as PROPERTYWARE_AUTH_MESSAGE
@@ -58,7 +58,9 @@ class SourceSpec:
     pipeline_name: str
     dataset: str
     tables: tuple[str, ...]
-    build: Callable[[Settings], DltSource]
+    # The source; every HTTP session it talks through is appended to the list, so
+    # that the run can report its requests and rate-limit waits per API.
+    build: Callable[[Settings, list[PolicySession]], DltSource]
     disposition: str
     # An HTTP source: how its failures read (None for the database sources).
     http: Callable[[Settings], HttpFailures] | None = None
@@ -76,13 +78,13 @@ class HttpFailures:
     api_error: type[BaseException]
 
 
-def _rds_source(settings: Settings) -> DltSource:
+def _rds_source(settings: Settings, _sessions: list[PolicySession]) -> DltSource:
     if settings.rds.database_url is None:
         raise ExtractError("RDS_DATABASE_URL is not set", EXIT_CONFIG)
     return rds(credentials=settings.rds.database_url.get_secret_value())
 
 
-def _salesforce_source(settings: Settings) -> DltSource:
+def _salesforce_source(settings: Settings, sessions: list[PolicySession]) -> DltSource:
     missing = [
         name for name, value in (
             ("SALESFORCE_INSTANCE_URL", settings.salesforce.instance_url),
@@ -104,10 +106,11 @@ def _salesforce_source(settings: Settings) -> DltSource:
         session = policy_session(settings, "salesforce")
     except ConfigurationError as error:
         raise ExtractError(str(error), EXIT_CONFIG) from None
+    sessions.append(session)
     return salesforce(settings, session)
 
 
-def _servicefusion_source(settings: Settings) -> DltSource:
+def _servicefusion_source(settings: Settings, sessions: list[PolicySession]) -> DltSource:
     missing = settings.servicefusion.missing()
     if missing:
         raise ExtractError(f"{', '.join(missing)} not set", EXIT_CONFIG)
@@ -117,10 +120,11 @@ def _servicefusion_source(settings: Settings) -> DltSource:
         session = policy_session(settings, "servicefusion")
     except ConfigurationError as error:
         raise ExtractError(str(error), EXIT_CONFIG) from None
+    sessions.append(session)
     return servicefusion(settings, session)
 
 
-def _propertyware_source(settings: Settings) -> DltSource:
+def _propertyware_source(settings: Settings, sessions: list[PolicySession]) -> DltSource:
     missing = settings.propertyware.missing()
     if missing:
         raise ExtractError(f"{', '.join(name.upper() for name in missing)} not set", EXIT_CONFIG)
@@ -134,6 +138,7 @@ def _propertyware_source(settings: Settings) -> DltSource:
         session = policy_session(settings, "propertyware", keep_alive=False)
     except ConfigurationError as error:
         raise ExtractError(str(error), EXIT_CONFIG) from None
+    sessions.append(session)
     return propertyware(settings, session)
 
 
@@ -208,6 +213,23 @@ def build_pipeline(spec: SourceSpec, settings: Settings, pipelines_dir: Path | N
 
 
 @dataclass
+class ApiUsage:
+    requests: int = 0
+    retries: int = 0
+    rate_wait_s: float = 0.0
+
+
+def api_usage(sessions: list[PolicySession]) -> dict[str, ApiUsage]:
+    usage: dict[str, ApiUsage] = {}
+    for session in sessions:
+        entry = usage.setdefault(session.name, ApiUsage())
+        entry.requests += session.requests_sent
+        entry.retries += session.retries
+        entry.rate_wait_s = round(entry.rate_wait_s + session.rate_wait_s, 3)
+    return usage
+
+
+@dataclass
 class SourceResult:
     source: str
     dataset: str
@@ -217,6 +239,19 @@ class SourceResult:
     # Rows deleted from each table because the source no longer holds them
     # (extract.rds, `<table>_deletes`); not part of `rows`.
     deleted: dict[str, int] = field(default_factory=dict)
+    # Per API the source called: requests sent (retries and tokens included),
+    # retries, and seconds spent waiting on the client-side rate limit.
+    api: dict[str, ApiUsage] = field(default_factory=dict)
+    # The resources that ran (all of the source's when none were named).
+    resources: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source, "dataset": self.dataset, "rows": self.rows,
+            "deleted": self.deleted, "seconds": round(self.seconds, 3),
+            "resources": list(self.resources),
+            "api": {name: vars(usage) for name, usage in self.api.items()},
+        }
 
     @property
     def total(self) -> int:
@@ -229,6 +264,7 @@ def extract_source(
     *,
     full_refresh: bool = False,
     pipelines_dir: Path | None = None,
+    resources: tuple[str, ...] = (),
 ) -> SourceResult:
     """Run one source into the warehouse; raise ExtractError on an expected failure.
 
@@ -248,22 +284,37 @@ def extract_source(
         raise ExtractError(f"unknown source '{name}'", EXIT_CONFIG)
     register_secrets(settings)
     started = time.monotonic()
+    sessions: list[PolicySession] = []
     try:
         pipeline = build_pipeline(spec, settings, pipelines_dir)
-        source = spec.build(settings)
+        source = spec.build(settings, sessions)
+        if resources:
+            unknown = sorted(set(resources) - set(source.resources))
+            if unknown:
+                raise ExtractError(
+                    f"{name} has no resource {', '.join(unknown)} "
+                    f"(resources: {', '.join(source.resources)})",
+                    EXIT_CONFIG,
+                )
+            source = source.with_resources(*resources)
         info: LoadInfo = pipeline.run(source, refresh="drop_data" if full_refresh else None)
         info.raise_on_failed_jobs()
     except ExtractError:
         raise
     except Exception as error:  # dlt wraps everything; classify by the root causes
         raise classify(error, spec, settings) from None
+    finally:
+        for session in sessions:
+            session.close()
     counts = pipeline.last_trace.last_normalize_info.row_counts if pipeline.last_trace else {}
     deleted = _deleted_counts(pipeline, spec)
     rows = {
         table: int(counts.get(table, 0)) - deleted.get(table, 0) for table in spec.tables
     }
+    ran = tuple(resources) or tuple(source.selected_resources)
     return SourceResult(
-        name, spec.dataset, spec.disposition, rows, time.monotonic() - started, deleted
+        name, spec.dataset, spec.disposition, rows, time.monotonic() - started, deleted,
+        api_usage(sessions), ran,
     )
 
 

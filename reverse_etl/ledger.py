@@ -30,6 +30,9 @@ import orjson
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from common.redaction import redact
 
 _PACKAGE = Path(__file__).resolve().parent
 MIGRATIONS_DIR = _PACKAGE / "migrations"
@@ -667,6 +670,60 @@ class Ledger:
                 (run_id,),
             )
             return list(cursor.fetchall())
+
+    # -- chains of steps (`reverse-etl sync workorders`) ------------------------------
+
+    def open_chain_run(self, chain: str, *, dry_run: bool) -> uuid.UUID:
+        chain_run_id = uuid.uuid4()
+        self.conn.execute(
+            """
+            insert into reverse_etl.chain_runs (chain_run_id, chain, dry_run, status, started_at)
+            values (%s, %s, %s, 'running', clock_timestamp())
+            """,
+            (chain_run_id, chain, dry_run),
+        )
+        return chain_run_id
+
+    def record_chain_step(
+        self,
+        chain_run_id: uuid.UUID,
+        *,
+        step: str,
+        step_name: str,
+        status: str,
+        records: int,
+        rejected: int,
+        api_requests: dict[str, int],
+        rate_wait_s: dict[str, float],
+        started_at: float,
+        duration_s: float,
+        detail: str | None,
+        sync_run_ids: Sequence[uuid.UUID],
+    ) -> None:
+        """One step's row, written as the step ends (a crash keeps the steps before)."""
+        self.conn.execute(
+            """
+            insert into reverse_etl.chain_steps
+                (chain_run_id, step, step_name, status, records, rejected, api_requests,
+                 rate_wait_s, started_at, duration_s, detail, sync_run_ids)
+            values (%s, %s, %s, %s, %s, %s, %s, %s, to_timestamp(%s), %s, %s, %s)
+            """,
+            (
+                chain_run_id, step, step_name, status, records, rejected,
+                Jsonb(api_requests), Jsonb(rate_wait_s), started_at, duration_s,
+                redact(detail) if detail else None, list(sync_run_ids),
+            ),
+        )
+
+    def finish_chain_run(self, chain_run_id: uuid.UUID, *, status: str, exit_code: int) -> None:
+        self.conn.execute(
+            """
+            update reverse_etl.chain_runs
+            set status = %s, exit_code = %s, finished_at = clock_timestamp()
+            where chain_run_id = %s
+            """,
+            (status, exit_code, chain_run_id),
+        )
 
 
 def _json(value: dict[str, Any]) -> str:

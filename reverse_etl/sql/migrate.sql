@@ -29,6 +29,7 @@ select pg_advisory_xact_lock(hashtextextended('reverse_etl.migrate', 0));
     (1, 'initial', reverse_etl_migration_0001_initial),
     (2, 'sync_spine', reverse_etl_migration_0002_sync_spine),
     (3, 'records_without_run_fkey', reverse_etl_migration_0003_records_without_run_fkey),
+    (4, 'chain_steps', reverse_etl_migration_0004_chain_steps),
 ] -%}
 {{ reverse_etl_migrate_lock() }}
 

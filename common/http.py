@@ -38,6 +38,7 @@ import email.utils
 import logging
 import math
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -224,9 +225,7 @@ class RateLimiter:
         self.rate = rate_for(max_rps)
         self._clock = clock or MonotonicClock()
         self._bucket = InMemoryBucket([self.rate])
-        # Seconds callers spent blocked here: the step report's "waiting on the
-        # rate limit", which tells a slow API from a slow client.
-        self.waited_s = 0.0
+        self._turn = threading.Lock()
         self._limiter = Limiter(
             _SingleBucket(self._bucket, self._clock),
             # Bounded so that a broken clock raises instead of hanging; one thread
@@ -237,17 +236,33 @@ class RateLimiter:
         )
 
     def acquire(self) -> None:
-        # Forget requests older than the window so the bucket stays small.
-        self._bucket.leak(int(self._clock.now()))  # type: ignore[arg-type]
-        started = time.monotonic()
-        try:
-            acquired = self._limiter.try_acquire("request")
-        except LimiterDelayException as error:
-            raise HttpError(f"client-side rate limiter could not grant a slot: {error}") from None
-        finally:
-            self.waited_s += time.monotonic() - started
+        # One caller at a time (sessions of several threads share a limiter): a
+        # waiter holds the turn while it sleeps, so slots go out in order.
+        with self._turn:
+            # Forget requests older than the window so the bucket stays small.
+            self._bucket.leak(int(self._clock.now()))  # type: ignore[arg-type]
+            try:
+                acquired = self._limiter.try_acquire("request")
+            except LimiterDelayException as error:
+                raise HttpError(
+                    f"client-side rate limiter could not grant a slot: {error}"
+                ) from None
         if not acquired:
             raise HttpError("client-side rate limiter could not grant a slot")
+
+
+_SHARED_LIMITERS: dict[tuple[str, float], RateLimiter] = {}
+_SHARED_LIMITERS_LOCK = threading.Lock()
+
+
+def shared_limiter(api: str, max_rps: float) -> RateLimiter:
+    """The process's limiter of one API at one rate: every session to that API takes
+    its slots from it, so the rate holds across a process's passes and threads."""
+    with _SHARED_LIMITERS_LOCK:
+        limiter = _SHARED_LIMITERS.get((api, max_rps))
+        if limiter is None:
+            limiter = _SHARED_LIMITERS[(api, max_rps)] = RateLimiter(max_rps)
+        return limiter
 
 
 # -- the session ----------------------------------------------------------------------
@@ -296,7 +311,13 @@ class PolicySession(requests.Session):
         self.requests_sent = 0
         self.retries = 0
         self._sleep = sleep
-        self.limiter = RateLimiter(max_rps, clock=clock)
+        # One limiter per API and rate in a process (unless a test brings its own
+        # clock): a chain builds a session per pass, and back-to-back passes to one
+        # API must not each start with a full allowance.
+        self.limiter = RateLimiter(max_rps, clock=clock) if clock is not None else (
+            shared_limiter(name, max_rps)
+        )
+        self._rate_wait_s = 0.0
         self.breaker = pybreaker.CircuitBreaker(
             fail_max=breaker_fail_max,
             reset_timeout=breaker_reset_s,
@@ -313,7 +334,7 @@ class PolicySession(requests.Session):
     @property
     def rate_wait_s(self) -> float:
         """Seconds this session's requests waited for the client-side rate limit."""
-        return self.limiter.waited_s
+        return self._rate_wait_s
 
     @property  # type: ignore[override]
     def verify(self) -> str | bool:
@@ -439,7 +460,11 @@ class PolicySession(requests.Session):
     def _attempt(
         self, request: requests.PreparedRequest, send_once: Callable[[], requests.Response]
     ) -> requests.Response:
-        self.limiter.acquire()
+        waiting_since = time.monotonic()
+        try:
+            self.limiter.acquire()
+        finally:
+            self._rate_wait_s += time.monotonic() - waiting_since
         self.requests_sent += 1
         if not self.keep_alive:
             # Here rather than in the session's headers: a request prepared outside the

@@ -642,3 +642,20 @@ def test_each_retry_is_one_short_line_for_a_terminal(server: ScriptedServer) -> 
     with policy_session(config(), "salesforce", sleep=Sleeps()) as s:
         s.get(f"{server.url}/x")
     assert len(lines) == 1
+
+
+def test_sessions_to_one_api_share_its_rate_limit_in_a_process() -> None:
+    # A chain builds one session per pass; back to back, they must not each get a
+    # fresh allowance. 4 requests/s is a burst of 4 a second: the fifth slot, taken
+    # by the second session, waits for the next second.
+    first = PolicySession(name="shared-limit-test", max_rps=4)
+    second = PolicySession(name="shared-limit-test", max_rps=4)
+    other_api = PolicySession(name="another-api-test", max_rps=4)
+    assert first.limiter is second.limiter
+    assert other_api.limiter is not first.limiter
+    started = time.monotonic()
+    for _ in range(4):
+        first.limiter.acquire()
+    assert time.monotonic() - started < 0.5
+    second.limiter.acquire()
+    assert time.monotonic() - started >= 0.5

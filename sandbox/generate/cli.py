@@ -1,5 +1,9 @@
-"""`python -m sandbox seed ...`: fill the RDS stand-in (and the PropertyWare simulator)
-with demo data.
+"""`python -m sandbox seed ...`: fill the RDS stand-in (and the PropertyWare and
+ServiceFusion simulators) with demo data.
+
+`seed servicefusion` and `seed workorders` generate the PropertyWare data of the same
+`--buildings` and `--seed` first, so the ServiceFusion customers and jobs overlap it as
+`sandbox.generate.servicefusion` describes; `workorders` seeds both simulators.
 
 The lead mounts `app` under `seed`. The DSN defaults to `RDS_DATABASE_URL`
 (environment first, then `.local/sandbox.env`); it is never printed, only its
@@ -18,8 +22,9 @@ import typer
 from psycopg.conninfo import conninfo_to_dict
 from rich.console import Console
 
-from sandbox.generate.propertyware import generate_propertyware
+from sandbox.generate.propertyware import GeneratedPropertyWare, generate_propertyware
 from sandbox.generate.rds import generate_rds, initial_salesforce_records, mutate_rds
+from sandbox.generate.servicefusion import GeneratedServiceFusion, generate_servicefusion
 from sandbox.stack import stack_env
 
 app = typer.Typer(help="Seed the sandbox sources with realistic, deterministic data.",
@@ -148,11 +153,63 @@ def seed_salesforce_records(
                   highlight=False, soft_wrap=True)
 
 
+BuildingsOption = Annotated[
+    int, typer.Option("--buildings", min=1, help="number of PropertyWare buildings")
+]
+CaBundleOption = Annotated[
+    Path | None,
+    typer.Option("--ca-bundle", help="the simulator's CA, with --url; default REQUESTS_CA_BUNDLE",
+                 show_default=False),
+]
+
+
+def _seed_propertyware(data: GeneratedPropertyWare, dsn: str | None, url: str | None,
+                       ca_bundle: Path | None) -> str:
+    """Replace the PropertyWare simulator's objects with `data`; returns what was seeded."""
+    # Imported here: only the seeding commands need the simulator's modules.
+    from sandbox.propertyware.admin import AdminError, load_objects
+    from sandbox.propertyware.store import Store
+    from sandbox.propertyware_admin import PropertyWareAdmin, PropertyWareAdminError
+
+    if url is not None:
+        admin = PropertyWareAdmin(url, str(ca_bundle) if ca_bundle else None)
+        try:
+            admin.reset()
+            admin.load(data.fixture())
+        except PropertyWareAdminError as error:
+            _fail(str(error), EXIT_UNREACHABLE)
+        return url
+    checked = _checked(dsn or "")
+    store = Store(checked)
+    try:
+        store.ensure_schema()
+        store.reset()
+        load_objects(store, data.fixture())
+    except AdminError as error:
+        _fail(str(error), EXIT_CONFIG)
+    except psycopg.Error as error:
+        _db_failure(error, checked, "seed")
+    finally:
+        store.close()
+    return _label(checked)
+
+
+def _propertyware_summary(target: str, data: GeneratedPropertyWare, seed: int) -> str:
+    counts = data.counts()
+    corrupt = data.corruptions
+    return (
+        f"PropertyWare {target}: {counts['portfolios']} portfolios, {counts['buildings']}"
+        f" buildings, {counts['units']} units, {counts['leases']} leases,"
+        f" {counts['contacts']} contacts, {counts['vendors']} vendors,"
+        f" {counts['workOrders']} work orders ({corrupt['unit_is_building_single']}"
+        f" + {corrupt['unit_is_building_multi']} with the building as unit,"
+        f" {corrupt['unit_of_other_building']} with another building's unit) (seed {seed})"
+    )
+
+
 @app.command("propertyware")
 def seed_propertyware(
-    buildings: Annotated[
-        int, typer.Option("--buildings", min=1, help="number of PropertyWare buildings")
-    ] = 50,
+    buildings: BuildingsOption = 50,
     seed: SeedOption = 7,
     dsn: Annotated[
         str | None,
@@ -169,45 +226,111 @@ def seed_propertyware(
     ] = None,
 ) -> None:
     """Replace the PropertyWare simulator's objects with a generated data set."""
-    # Imported here: only this command needs the simulator's modules.
-    from sandbox.propertyware.admin import AdminError, load_objects
-    from sandbox.propertyware.store import Store
-    from sandbox.propertyware_admin import PropertyWareAdmin, PropertyWareAdminError
-
     if (dsn is None) == (url is None):
         _fail("give exactly one of --dsn (the simulator's database) and --url", EXIT_CONFIG)
     data = generate_propertyware(buildings=buildings, seed=seed)
-    if url is not None:
-        admin = PropertyWareAdmin(url, str(ca_bundle) if ca_bundle else None)
-        try:
-            admin.reset()
-            admin.load(data.fixture())
-        except PropertyWareAdminError as error:
-            _fail(str(error), EXIT_UNREACHABLE)
-        target = url
-    else:
-        checked = _checked(dsn or "")
-        store = Store(checked)
-        try:
-            store.ensure_schema()
-            store.reset()
-            load_objects(store, data.fixture())
-        except AdminError as error:
-            _fail(str(error), EXIT_CONFIG)
-        except psycopg.Error as error:
-            _db_failure(error, checked, "seed")
-        finally:
-            store.close()
-        target = _label(checked)
+    target = _seed_propertyware(data, dsn, url, ca_bundle)
+    console.print(_propertyware_summary(target, data, seed), highlight=False, soft_wrap=True)
+
+
+def _stack_url(given: str | None, variable: str, what: str) -> str:
+    """A simulator's base URL: the option, else the stack's variable (a PropertyWare
+    WSDL URL is cut to its base)."""
+    if given:
+        return given
+    value = stack_env().get(variable)
+    if not value:
+        _fail(f"{variable} is not set (or pass {what}); `python -m sandbox up` sets it",
+              EXIT_CONFIG)
+    return value.split("/pw/", 1)[0] if variable == "PROPERTYWARE_WSDL_URL" else value
+
+
+def _ca(given: Path | None) -> Path | None:
+    if given is not None:
+        return given
+    configured = stack_env().get("REQUESTS_CA_BUNDLE")
+    return Path(configured) if configured else None
+
+
+def _seed_servicefusion(data: GeneratedServiceFusion, url: str, ca_bundle: Path | None) -> None:
+    """Replace the ServiceFusion simulator's customers and jobs (reset, then load)."""
+    from sandbox.servicefusion_admin import ServiceFusionAdmin, ServiceFusionAdminError
+
+    admin = ServiceFusionAdmin(url, str(ca_bundle) if ca_bundle else None)
+    try:
+        admin.reset()
+        admin.load_customers(data.customers)
+        admin.load_jobs(data.jobs)
+    except ServiceFusionAdminError as error:
+        _fail(str(error), EXIT_UNREACHABLE)
+
+
+def _servicefusion_summary(target: str, data: GeneratedServiceFusion, seed: int) -> str:
     counts = data.counts()
-    corrupt = data.corruptions
-    console.print(
-        f"PropertyWare {target}: {counts['portfolios']} portfolios, {counts['buildings']}"
-        f" buildings, {counts['units']} units, {counts['leases']} leases,"
-        f" {counts['contacts']} contacts, {counts['vendors']} vendors,"
-        f" {counts['workOrders']} work orders ({corrupt['unit_is_building_single']}"
-        f" + {corrupt['unit_is_building_multi']} with the building as unit,"
-        f" {corrupt['unit_of_other_building']} with another building's unit) (seed {seed})",
-        highlight=False,
-        soft_wrap=True,
+    return (
+        f"ServiceFusion {target}: {counts['customers']} customers, {counts['jobs']} jobs;"
+        f" buildings: {counts['customer_exact']} exact (PW-B-), {counts['customer_auto']}"
+        f" automatic matches, {counts['customer_review']} for review, {counts['customer_far']}"
+        f" far duplicates, {counts['customer_absent']} absent; parents:"
+        f" {counts['parent_exact']} exact, {counts['parent_name_match']} by name;"
+        f" work orders: {counts['job_exact_in_step']} jobs in step,"
+        f" {counts['job_exact_status_differs']} with another status,"
+        f" {counts['job_temporal_match']} temporal match, {counts['job_temporal_outside']}"
+        f" outside the window; {len(data.unrelated)} other clients (seed {seed})"
     )
+
+
+@app.command("servicefusion")
+def seed_servicefusion(
+    buildings: BuildingsOption = 50,
+    seed: SeedOption = 7,
+    url: Annotated[
+        str | None,
+        typer.Option("--url", help="the running simulator's base URL (its admin API);"
+                     " default SERVICEFUSION_BASE_URL", show_default=False),
+    ] = None,
+    ca_bundle: CaBundleOption = None,
+) -> None:
+    """Replace the ServiceFusion simulator's customers and jobs with ones that overlap
+    the PropertyWare data of the same --buildings and --seed (every dedup case)."""
+    target = _stack_url(url, "SERVICEFUSION_BASE_URL", "--url")
+    data = generate_servicefusion(generate_propertyware(buildings=buildings, seed=seed), seed)
+    _seed_servicefusion(data, target, _ca(ca_bundle))
+    console.print(_servicefusion_summary(target, data, seed), highlight=False, soft_wrap=True)
+
+
+@app.command("workorders")
+def seed_workorders(
+    buildings: BuildingsOption = 50,
+    seed: SeedOption = 7,
+    propertyware_url: Annotated[
+        str | None,
+        typer.Option("--propertyware-url", help="the PropertyWare simulator's base URL;"
+                     " default from PROPERTYWARE_WSDL_URL", show_default=False),
+    ] = None,
+    propertyware_dsn: Annotated[
+        str | None,
+        typer.Option("--propertyware-dsn", help="or its state database",
+                     show_default=False),
+    ] = None,
+    servicefusion_url: Annotated[
+        str | None,
+        typer.Option("--servicefusion-url", help="the ServiceFusion simulator's base URL;"
+                     " default SERVICEFUSION_BASE_URL", show_default=False),
+    ] = None,
+    ca_bundle: CaBundleOption = None,
+) -> None:
+    """Seed both simulators consistently: PropertyWare's data set and the ServiceFusion
+    customers and jobs that overlap it."""
+    if propertyware_url is not None and propertyware_dsn is not None:
+        _fail("give at most one of --propertyware-url and --propertyware-dsn", EXIT_CONFIG)
+    pw_url = None if propertyware_dsn is not None else _stack_url(
+        propertyware_url, "PROPERTYWARE_WSDL_URL", "--propertyware-url")
+    sf_url = _stack_url(servicefusion_url, "SERVICEFUSION_BASE_URL", "--servicefusion-url")
+    ca = _ca(ca_bundle)
+    pw = generate_propertyware(buildings=buildings, seed=seed)
+    sf = generate_servicefusion(pw, seed)
+    target = _seed_propertyware(pw, propertyware_dsn, pw_url, ca)
+    console.print(_propertyware_summary(target, pw, seed), highlight=False, soft_wrap=True)
+    _seed_servicefusion(sf, sf_url, ca)
+    console.print(_servicefusion_summary(sf_url, sf, seed), highlight=False, soft_wrap=True)

@@ -20,6 +20,12 @@ What the gate checks (`SUITES`, keyed by gate name), and nothing else:
   engine computed for this pass (count cap and share of the destination in one
   number); no bound when SAFE_MODE is off.
 
+Two suites: `rds_salesforce` (the RDS -> Salesforce properties syncs) and `workorders`
+(the PropertyWare <-> ServiceFusion syncs: raw_propertyware's portfolios, buildings,
+units, leases and work orders, raw_servicefusion's customers and jobs; the
+ServiceFusion read-back's freshness, as a dataset and for the customers, which the
+extract replaces on every run it reads them).
+
 dbt owns every invariant of the models and each is stated there only: the sync
 views' keys (`_sync_key`, `Snappt_Property_ID__c`, `Id`, `_group_key`: unique, not
 null; dbt_project/models/sync/_sync__models.yml), no group in both passes and no
@@ -63,7 +69,7 @@ import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
@@ -135,7 +141,8 @@ class GateResult:
 # -- what is checked ------------------------------------------------------------
 
 CheckKind = Literal[
-    "not_null", "unique", "compound_unique", "in_set", "in_types", "fresh", "max_rows"
+    "not_null", "unique", "compound_unique", "in_set", "in_types", "exists", "fresh",
+    "max_rows",
 ]
 
 
@@ -150,13 +157,18 @@ class Check:
     values: tuple[str, ...] = ()  # the accepted values (`in_set`) or types (`in_types`)
     max_rows: int | None = None
     # For `fresh`: SQL returning one row when the check fails, `{batch}` standing for
-    # the table (GX's own placeholder).
+    # the table (GX's own placeholder); `columns` are those of the table it reads
+    # (dlt's load table's by default).
     query: str | None = None
+    # For `fresh` on a data table: the dlt load table of its dataset. The check is
+    # then on the newest complete load that landed the table's rows, its query and
+    # the age in its description (`{hours}`) filled in per run by `gate_tables`.
+    loads_table: str | None = None
 
     @property
     def referenced_columns(self) -> tuple[str, ...]:
         if self.kind == "fresh":
-            return ("status", "inserted_at")
+            return self.columns or ("status", "inserted_at")
         return (self.column,) if self.column else self.columns
 
 
@@ -200,6 +212,11 @@ def _types(column: str, types: tuple[str, ...]) -> Check:
     return Check(
         "in_types", f"{column} is of type {' or '.join(types)}", column=column, values=types
     )
+
+
+def _required(*columns: str) -> tuple[Check, ...]:
+    """Columns the models read whose type they do not depend on: present, that is all."""
+    return tuple(Check("exists", f"column {column} exists", column=column) for column in columns)
 
 
 RDS_EXTRACT = "run `python -m extract rds` first"
@@ -260,6 +277,104 @@ _RAW_RDS: tuple[TableChecks, ...] = (
     ),
 )
 
+PROPERTYWARE_EXTRACT = "run `python -m extract propertyware` first"
+SERVICEFUSION_EXTRACT = "run `python -m extract servicefusion` first"
+# dlt lands PropertyWare's `long` / `int` fields and ServiceFusion's integer ids as
+# bigint; the models join work orders to jobs on `number` = `po_number` (text), so
+# those two types matter as much as the keys'.
+ID_TYPES = ("BIGINT",)
+
+# The raw tables the work-order models read (PropertyWare: what is true of buildings,
+# units, tenants and work orders; ServiceFusion: what the destination holds).
+_RAW_WORKORDERS: tuple[TableChecks, ...] = (
+    TableChecks(
+        "raw_propertyware.portfolios",
+        (*_key_checks("id", "portfolio ID"), _types("id", ID_TYPES), *_required("name")),
+        hint=PROPERTYWARE_EXTRACT,
+    ),
+    TableChecks(
+        "raw_propertyware.buildings",
+        (
+            *_key_checks("id", "building ID"),
+            _types("id", ID_TYPES),
+            _types("portfolio_id", ID_TYPES),
+            _types("multi_unit", BOOLEAN_TYPES),
+            *_required("name", "address", "address2", "city", "state", "zip"),
+        ),
+        hint=PROPERTYWARE_EXTRACT,
+    ),
+    TableChecks(
+        "raw_propertyware.units",
+        (
+            *_key_checks("id", "unit ID"),
+            _types("id", ID_TYPES),
+            _types("building_id", ID_TYPES),
+            *_required("name", "address", "address2", "city", "state", "zip"),
+        ),
+        hint=PROPERTYWARE_EXTRACT,
+    ),
+    TableChecks(
+        "raw_propertyware.leases",
+        (
+            *_key_checks("id", "lease ID"),
+            _types("id", ID_TYPES),
+            _types("unit_id", ID_TYPES),
+            _types("active", BOOLEAN_TYPES),
+            *_required("building_id"),
+        ),
+        hint=PROPERTYWARE_EXTRACT,
+    ),
+    TableChecks(
+        "raw_propertyware.work_orders",
+        (
+            *_key_checks("id", "work order ID"),
+            _types("id", ID_TYPES),
+            _types("number", ID_TYPES),
+            _types("building", ID_TYPES),
+            _types("created_date", TIMESTAMP_TYPES),
+            # Open or not is decided on the status: a null one would silently drop
+            # the work order from every sync (or its job's status from the write-back).
+            Check("not_null", "work order status is present", column="status"),
+            *_required("description", "category"),
+        ),
+        hint=PROPERTYWARE_EXTRACT,
+    ),
+    TableChecks(
+        "raw_servicefusion.customers",
+        (
+            *_key_checks("id", "ServiceFusion customer id"),
+            _types("id", ID_TYPES),
+            _types("account_number", TEXT_TYPES),
+            *_required("customer_name", "parent_customer"),
+            # Replaced whole by every extract that reads them, so the newest complete
+            # load that landed them is their age (a `--resource jobs` run loads the
+            # dataset without them).
+            Check(
+                "fresh",
+                "customers landed by a complete dlt load at most {hours} h old "
+                "(QUALITY_MAX_RAW_AGE_HOURS)",
+                columns=("_dlt_load_id",),
+                loads_table="raw_servicefusion._dlt_loads",
+            ),
+        ),
+        hint=SERVICEFUSION_EXTRACT,
+    ),
+    TableChecks(
+        "raw_servicefusion.jobs",
+        (
+            *_key_checks("id", "ServiceFusion job id"),
+            _types("id", ID_TYPES),
+            _types("customer_id", ID_TYPES),
+            _types("po_number", TEXT_TYPES),
+            _types("created_at", TIMESTAMP_TYPES),
+            # ServiceFusion owns the job status: the write-back copies it.
+            Check("not_null", "job status is present", column="status"),
+            *_required("description", "updated_at"),
+        ),
+        hint=SERVICEFUSION_EXTRACT,
+    ),
+)
+
 # Gate name (`Sync.gate` in reverse_etl/registry.py) -> what it checks. A slice that
 # adds a destination or a source adds its entry here, or declares in the registry
 # why its syncs have none.
@@ -274,23 +389,55 @@ SUITES: Mapping[str, Suite] = MappingProxyType(
             # (warn after 7 days without a change) states that rule instead.
             datasets=MappingProxyType({"raw_salesforce": SALESFORCE_EXTRACT}),
         ),
+        "workorders": Suite(
+            tables=_RAW_WORKORDERS,
+            # The ServiceFusion read-back (customers replaced, jobs merged) says what
+            # exists and every job's status; raw_propertyware is the source, read
+            # incrementally (no change, no rows), so dbt's source freshness has it.
+            datasets=MappingProxyType({"raw_servicefusion": SERVICEFUSION_EXTRACT}),
+        ),
     }
 )
 
 
-def _freshness_query(max_age_hours: float) -> str:
+def _freshness_query(max_age_hours: float, loads_table: str | None = None) -> str:
     # One row (the newest complete load and its age) when that load is too old or
     # there is none; no row when fresh. `now()` is the warehouse's clock while dlt
     # stamps `inserted_at` with the loading machine's: minutes of skew are nothing
-    # against a limit in hours. `{batch}` is left for GX to fill.
+    # against a limit in hours. `{batch}` is left for GX to fill: the load table
+    # itself, or (with `loads_table`) a data table whose rows name their load.
     seconds = round(max_age_hours * 3600, 3)
+    source = (
+        "from {batch} where status = 0"
+        if loads_table is None
+        else f"from {loads_table} where status = 0"
+        " and load_id in (select distinct _dlt_load_id from {batch})"
+    )
     return (
         "select max(inserted_at) as newest_load,"
         " round(cast(extract(epoch from now() - max(inserted_at)) / 3600 as numeric), 1)"
-        " as age_hours"
-        " from {batch} where status = 0"
+        f" as age_hours {source}"
         " having max(inserted_at) is null"
         f" or max(inserted_at) < now() - make_interval(secs => {seconds})"
+    )
+
+
+def _with_age(checks: TableChecks, max_age_hours: float) -> TableChecks:
+    """The table's `fresh` checks on landed rows, with this run's age limit."""
+    if not any(item.loads_table for item in checks.checks):
+        return checks
+    return replace(
+        checks,
+        checks=tuple(
+            replace(
+                item,
+                description=item.description.format(hours=f"{max_age_hours:g}"),
+                query=_freshness_query(max_age_hours, item.loads_table),
+            )
+            if item.loads_table
+            else item
+            for item in checks.checks
+        ),
     )
 
 
@@ -329,8 +476,8 @@ def gate_tables(settings: Settings, sync: Sync, *, max_rows: int | None) -> list
             f"{sync.name} has no data-quality gate: {sync.no_gate_reason}"
         )
     chosen = suite(sync.gate)
-    tables = list(chosen.tables)
     age = settings.quality.max_raw_age_hours
+    tables = [_with_age(checks, age) for checks in chosen.tables]
     tables += [_freshness(dataset, hint, age) for dataset, hint in chosen.datasets.items()]
     if max_rows is not None:
         tables.append(
@@ -499,6 +646,8 @@ def _expectation(check: TableChecks, item: Check) -> Any:
         return gxe.ExpectColumnValuesToBeInSet(
             column=item.column, value_set=list(item.values), **common
         )
+    if item.kind == "exists":
+        return gxe.ExpectColumnToExist(column=item.column, **common)
     if item.kind == "in_types":
         # Evaluated on the table's metadata (no scan); GX compares Postgres type names
         # without regard to case, so TIMESTAMP WITH and WITHOUT TIME ZONE differ.
@@ -672,6 +821,8 @@ def _describe_failure(settings: Settings, table: str, result: Any) -> str:
         return f"{head}: {details.get('observed_value')} rows"
     if kind == "in_types":
         return f"{head}: it is {details.get('observed_value')}"
+    if kind == "exists":
+        return f"{head}: it is missing"
     if kind == "fresh":
         return _describe_freshness(
             settings, head, table, config.kwargs["unexpected_rows_query"]

@@ -1,4 +1,4 @@
-"""`reverse-etl`: push, syncs, runs, rejected, health, revert, check, quality.
+"""`reverse-etl`: push, sync, syncs, runs, rejected, health, revert, check, quality.
 
 Every expected failure ends as one line on stderr and an exit code of
 docs/commands.md: 0 success, 1 some records rejected, 2 bad usage or configuration,
@@ -197,6 +197,13 @@ def push(
         syncs = registry.select(destination, pass_name.value, objects)
         settings = _settings()
         dry_run = dry_run or settings.safety.dry_run
+        if destination == "servicefusion" and not settings.workorders.enable_service_fusion:
+            # The flag is the operators' off switch: show what would go, send nothing.
+            err.print(
+                "ENABLE_SERVICE_FUSION is off: a dry run, nothing is sent to ServiceFusion",
+                markup=False, highlight=False,
+            )
+            dry_run = True
         with connect(settings) as conn:
             ledger = Ledger(conn)
             observer = ConsoleObserver(out)
@@ -878,6 +885,70 @@ def quality_docs() -> None:
     with expected_failures():
         index = build_data_docs(_settings())
     out.print(f"Data Docs: {index}")
+
+
+sync_app = typer.Typer(
+    help="Chains of steps: extracts, dbt build and push passes in dependency order.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(sync_app, name="sync")
+
+
+@sync_app.command("workorders")
+def sync_workorders(
+    dry_run: bool = typer.Option(
+        False, "--dry-run",
+        help="extract and build as usual; the push steps record what they would send",
+    ),
+    steps: list[str] | None = typer.Option(
+        None, "--step", metavar="N",
+        help="only this step (repeatable): 1-6 extracts, build, 7-11 pushes; "
+        "steps not chosen are taken as done",
+    ),
+    skip_gate: bool = typer.Option(
+        False, "--skip-gate", help="push without the data-quality gate (recorded in the runs)"
+    ),
+) -> None:
+    """The PropertyWare <-> ServiceFusion chain: fetch portfolios, work orders, customers,
+    jobs, buildings and leases (both systems in parallel), dbt build, then sync portfolios
+    and building customers, units, tenants, work orders as jobs, and job statuses back to
+    PropertyWare. Prints a step-by-step report; the exit code is the worst step's."""
+    from reverse_etl.chain import WorkOrderChain, select_steps
+    from reverse_etl.observer import ConsoleChainObserver, QuietPassObserver
+
+    with expected_failures():
+        chosen = select_steps(steps)
+        settings = _settings()
+        dry_run = dry_run or settings.safety.dry_run
+        observer = ConsoleChainObserver(out)
+        with connect(settings) as conn:
+            chain = WorkOrderChain(
+                settings, conn, log_dir=_chain_log_dir(), observer=observer,
+                pass_observer=QuietPassObserver(out),
+            )
+            result = chain.run(chosen, dry_run=dry_run, skip_gate=skip_gate)
+        rates = {
+            "propertyware": settings.propertyware.max_rps,
+            "servicefusion": settings.servicefusion.max_rps,
+        }
+        observer.report(result, rates)
+    if result.exit_code:
+        failed = [r for r in result.steps if r.status == "failed"]
+        if failed:
+            first = failed[0]
+            fail(f"step {first.step.key} ({first.step.name}) failed: "
+                 f"{(first.detail or '').splitlines()[0] if first.detail else ''}",
+                 result.exit_code)
+        err.print("records were rejected: see `reverse-etl rejected`", markup=False,
+                  highlight=False)
+    raise typer.Exit(result.exit_code)
+
+
+def _chain_log_dir() -> Any:
+    from common.settings import sandbox_dir
+
+    return sandbox_dir() / "logs" / "chain"
 
 
 def main() -> None:

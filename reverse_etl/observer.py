@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal, Protocol
 
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
+    from reverse_etl.chain import ChainResult, Step, StepResult
     from reverse_etl.engine import RunResult
     from reverse_etl.registry import Sync
     from reverse_etl.warehouse import SyncRow
@@ -215,4 +217,89 @@ class ConsoleObserver:
             self.console.print(
                 f"  ... and {counts.rejected - len(result.rejections)} more in "
                 "reverse_etl.rejected_records"
+            )
+
+
+# -- a chain of steps (`reverse-etl sync workorders`) -----------------------------------
+
+
+class QuietPassObserver(SilentObserver):
+    """A pass inside a chain: only its warnings and errors; the chain reports the rest."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def note(self, message: str, *, level: Level = "info") -> None:
+        if level in ("warning", "error"):
+            self.console.print(Text(f"  {message}", style=_STYLES[level]), soft_wrap=True)
+
+
+_STEP_STYLES = {"ran": "green", "skipped": "yellow", "failed": "red"}
+# Short API names for the report's narrow columns (the legend prints them in full).
+_API_LABELS = {"propertyware": "PW", "servicefusion": "SF", "salesforce": "SFDC"}
+
+
+def _api_cell(requests: dict[str, int], waits: dict[str, float]) -> str:
+    cells = [
+        f"{_API_LABELS.get(api, api)} {count} ({waits.get(api, 0.0):.1f} s)"
+        for api, count in sorted(requests.items())
+    ]
+    return ", ".join(cells) or "-"
+
+
+class ConsoleChainObserver:
+    """One line per finished step as the chain goes, then `report` prints the table."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def step_started(self, step: Step) -> None:
+        pass
+
+    def step_finished(self, result: StepResult) -> None:
+        step = result.step
+        self.console.print(
+            Text.assemble(
+                (f"step {step.key:>5} {result.status:<7}", _STEP_STYLES[result.status]),
+                f" {step.name}: {result.records} record(s) in {result.seconds:.1f} s",
+                f"; {result.detail}" if result.detail else "",
+            ),
+            soft_wrap=True,
+        )
+
+    def report(self, chain: ChainResult, rates: dict[str, float]) -> None:
+        from reverse_etl.chain import slowest_api_bound
+
+        title = "workorders chain" + (" (dry run)" if chain.dry_run else "")
+        table = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD)
+        for column, justify in (("step", "right"), ("name", "left"), ("status", "left"),
+                                ("records", "right"), ("rej.", "right"), ("s", "right"),
+                                ("requests (rate wait)", "left")):
+            table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        for result in chain.steps:
+            table.add_row(
+                result.step.key, result.step.name,
+                Text(result.status, style=_STEP_STYLES[result.status]),
+                str(result.records), str(result.rejected), f"{result.seconds:.1f}",
+                _api_cell(result.api_requests, result.rate_wait_s),
+            )
+        self.console.print(table)
+        requests = chain.requests_by_api()
+        waits = chain.rate_wait_by_api()
+        for api in sorted(requests):
+            rate = rates.get(api)
+            limit = f" at {rate:g}/s" if rate else ""
+            self.console.print(
+                f"{_API_LABELS.get(api, api)} = {api}: {requests[api]} request(s){limit}, "
+                f"{waits.get(api, 0.0):.1f} s waiting on its rate limit",
+                markup=False, highlight=False, soft_wrap=True,
+            )
+        bound = slowest_api_bound(chain, rates)
+        if bound is not None:
+            api, seconds = bound
+            self.console.print(
+                f"chain: {chain.seconds:.1f} s; the slowest API ({api}) needs {seconds:.1f} s "
+                f"at its rate, so the target is at most {1.2 * seconds + 60:.1f} s "
+                "(1.2 x that + 60 s)",
+                markup=False, highlight=False, soft_wrap=True,
             )

@@ -118,6 +118,10 @@ class SalesforceDestination:
     def api_requests(self) -> int:
         return self._session.requests_sent
 
+    @property
+    def rate_wait_s(self) -> float:
+        return self._session.rate_wait_s
+
     def close(self) -> None:
         self._session.close()
 

@@ -1,0 +1,30 @@
+with
+
+source as (
+
+    select * from {{ source('propertyware', 'work_orders__vendor_ids') }}
+
+),
+
+work_orders as (
+
+    select * from {{ source('propertyware', 'work_orders') }}
+
+),
+
+-- a dlt child table knows its parent only by _dlt_parent_id: the join gives the work order ID
+renamed as (
+
+    select
+        {{ surrogate_key(['work_orders.id', 'source._dlt_list_idx']) }} as work_order_vendor_key,
+        cast(work_orders.id as {{ dbt.type_bigint() }}) as work_order_id,
+        cast(source.value as {{ dbt.type_bigint() }}) as vendor_id,
+        cast(source._dlt_list_idx as {{ dbt.type_bigint() }}) as vendor_position
+
+    from source
+    inner join work_orders
+        on source._dlt_parent_id = work_orders._dlt_id
+
+)
+
+select * from renamed

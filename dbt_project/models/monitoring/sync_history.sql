@@ -24,10 +24,10 @@ final as (
         rate_wait_s,
         step_started_at,
         duration_s,
+        step_detail,
         case
             when duration_s > 0 then record_count / duration_s
-        end as records_per_second,
-        step_detail
+        end as records_per_second
 
     from steps
 

@@ -45,13 +45,11 @@ import datetime as dt
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 import dlt
 import requests
 import zeep
-import zeep.cache
 import zeep.exceptions
 import zeep.helpers
 from dlt.common.schema.typing import TColumnSchema, TTableSchemaColumns
@@ -60,10 +58,10 @@ from lxml import etree
 
 from common.http import PolicySession
 from common.settings import Settings
+from common.soap import soap_client
 
 DATASET = "raw_propertyware"
 TYPES_NS = "urn:PWServices"
-SOAP_ENCODING_URL = "http://schemas.xmlsoap.org/soap/encoding/"
 # How far before the previous run's start an incremental read begins (see above).
 LOOKBACK = dt.timedelta(minutes=10)
 # Resource state key of the incremental cursor (ISO text, UTC).
@@ -159,19 +157,10 @@ def row_of(obj: Any, endpoint: Endpoint) -> dict[str, Any]:
     return row
 
 
-def schema_file() -> bytes:
-    return resources.files("extract").joinpath("schemas/soap-encoding.xsd").read_bytes()
-
-
 def zeep_client(wsdl_url: str, session: PolicySession, timeout_s: float) -> zeep.Client:
-    """zeep on the policy session; the encoding schema from this package, not the web."""
-    cache = zeep.cache.InMemoryCache()
-    cache.add(SOAP_ENCODING_URL, schema_file())
-    # `timeout` bounds the WSDL download; operations get the session's own (connect,
-    # read) timeouts, which is what a None `operation_timeout` leaves them.
-    transport = zeep.Transport(session=session, cache=cache, timeout=timeout_s)
+    """zeep on the policy session; the encoding schema from `common`, not the web."""
     try:
-        return zeep.Client(wsdl_url, transport=transport)
+        return soap_client(wsdl_url, session, timeout_s)
     except requests.HTTPError as error:
         status = error.response.status_code if error.response is not None else 0
         if status in (401, 403):

@@ -106,6 +106,66 @@ SYNCS: tuple[Sync, ...] = (
         max_share=1.0,
         gate="rds_salesforce",
     ),
+    # PropertyWare <-> ServiceFusion work orders. ServiceFusion has no update API:
+    # create passes only, one record a request (no batch create). Parents first: a
+    # building's customer names its portfolio's parent customer.
+    Sync(
+        destination="servicefusion",
+        object_name="customers",
+        entity="parent_customers",
+        pass_name="create",
+        view="sync.servicefusion_parent_customers_to_create",
+        key="account_number",
+        batch_size=1,  # one POST a record; each is on the ledger before the next
+        destination_table="raw_servicefusion.customers",
+        # One parent customer per portfolio: a handful a day once loaded. Half of
+        # the customers ServiceFusion holds (parents and buildings) in one pass is
+        # a broken mapping, and at 0.5 requests/s it would run for hours.
+        max_share=0.5,
+        gate="workorders",
+    ),
+    Sync(
+        destination="servicefusion",
+        object_name="customers",
+        entity="customers",
+        pass_name="create",
+        view="sync.servicefusion_customers_to_create",
+        key="account_number",
+        batch_size=1,
+        destination_table="raw_servicefusion.customers",
+        # One customer per building: new buildings trickle in; as many new customers
+        # as ServiceFusion holds already would be a fan-out of the building join.
+        max_share=1.0,
+        gate="workorders",
+    ),
+    Sync(
+        destination="servicefusion",
+        object_name="jobs",
+        entity="jobs",
+        pass_name="create",
+        view="sync.servicefusion_jobs_to_create",
+        key="po_number",
+        batch_size=1,
+        destination_table="raw_servicefusion.jobs",
+        # Jobs accumulate (closed ones stay); the open work orders missing a job are
+        # a small share of them. Half the jobs at once is a dedup or status-rule bug.
+        max_share=0.5,
+        gate="workorders",
+    ),
+    Sync(
+        destination="propertyware",
+        object_name="work_orders",
+        entity="work_orders",
+        pass_name="update",
+        view="sync.propertyware_work_orders_to_update",
+        key="ID",
+        batch_size=50,  # one updateWorkOrder a record; one existence read per batch
+        destination_table="raw_propertyware.work_orders",
+        # Only work orders whose job status moved since the last run: a fifth of all
+        # work orders changing status at once is a status-mapping error, not a day.
+        max_share=0.2,
+        gate="workorders",
+    ),
 )
 
 

@@ -26,8 +26,24 @@ def _salesforce(sync: Sync, settings: Settings) -> Destination:
     return SalesforceDestination(settings, object_name=sync.object_name)
 
 
+def _servicefusion(sync: Sync, settings: Settings) -> Destination:
+    from reverse_etl.destinations.servicefusion import ServiceFusionDestination
+
+    # Create only; the create key (account_number, po_number) is what a lost or
+    # crashed create is looked up by.
+    return ServiceFusionDestination(settings, object_name=sync.object_name)
+
+
+def _propertyware(sync: Sync, settings: Settings) -> Destination:
+    from reverse_etl.destinations.propertyware import PropertyWareDestination
+
+    return PropertyWareDestination(settings, object_name=sync.object_name)
+
+
 FACTORIES: dict[str, Callable[[Sync, Settings], Destination]] = {
     "salesforce": _salesforce,
+    "servicefusion": _servicefusion,
+    "propertyware": _propertyware,
 }
 
 

@@ -15,7 +15,15 @@ import psycopg
 import pytest
 
 from tests.conformance.harness import Bench, DestinationHarness, HarnessEntry
+from tests.conformance.propertyware import (  # noqa: F401 (the simulator's fixture)
+    PropertyWareHarness,
+    propertyware_sim,
+)
 from tests.conformance.salesforce import SalesforceHarness
+from tests.conformance.servicefusion import (  # noqa: F401 (the simulator's fixture)
+    ServiceFusionHarness,
+    servicefusion_sim,
+)
 
 # The simulators' fixtures live with the integration tests; importing them here makes
 # them visible to this folder too (pytest resolves fixtures by conftest folder).
@@ -28,7 +36,19 @@ salesforce = HarnessEntry(
     destination="salesforce", simulator_fixture="salesforce_sim", make=SalesforceHarness
 )
 
-HARNESSES: list[HarnessEntry] = [salesforce]
+servicefusion = HarnessEntry(
+    destination="servicefusion",
+    simulator_fixture="servicefusion_sim",
+    make=ServiceFusionHarness,
+)
+
+propertyware = HarnessEntry(
+    destination="propertyware",
+    simulator_fixture="propertyware_sim",
+    make=PropertyWareHarness,
+)
+
+HARNESSES: list[HarnessEntry] = [salesforce, servicefusion, propertyware]
 
 
 @pytest.fixture(autouse=True)

@@ -159,6 +159,9 @@ class SalesforceHarness:
     rejection_code = "STRING_TOO_LONG"
     rejected_field = "City__c"
     lost_response_faults = ("drop_after", "503_after")
+    lost_write_resends = 1
+    one_record_per_write = False
+    rejection_sent = True
 
     def __init__(self, sim: SalesforceSim) -> None:
         self.sim = sim

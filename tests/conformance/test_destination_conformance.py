@@ -26,19 +26,30 @@ BOTH_PASSES = pytest.mark.parametrize("pass_name", ["create", "update"])
 
 def test_a_dry_run_sends_nothing(bench: Bench) -> None:
     h = bench.harness
-    bench.prepare("create", 3)
+    # Each pass the destination registers (Salesforce: both).
+    creates, updates = bench.has_pass("create"), bench.has_pass("update")
+    assert creates or updates
+    if creates:
+        bench.prepare("create", 3)
     # The update view changes a record that exists; the create view's three do not.
     existing = h.payload(10)
     (record_id,) = h.seed([existing])
-    h.put_updates(bench.conn, [Change(record_id, existing, h.changed(existing))])
+    if updates:
+        h.put_updates(bench.conn, [Change(record_id, existing, h.changed(existing))])
+    mark = h.mark()
 
-    created = bench.push(bench.sync("create"), dry_run=True)
-    updated = bench.push(bench.sync("update"), dry_run=True)
+    results = []
+    if creates:
+        created = bench.push(bench.sync("create"), dry_run=True)
+        assert bench.outcomes(created) == {"would_create": 3}
+        results.append(created)
+    if updates:
+        updated = bench.push(bench.sync("update"), dry_run=True)
+        assert bench.outcomes(updated) == {"would_update": 1}
+        results.append(updated)
 
-    assert h.requests() == 0, "a dry run sends no request at all, not even for a token"
-    assert bench.outcomes(created) == {"would_create": 3}
-    assert bench.outcomes(updated) == {"would_update": 1}
-    assert (created.status, updated.status) == ("succeeded", "succeeded")
+    assert h.requests(mark) == 0, "a dry run sends no request at all, not even for a token"
+    assert {result.status for result in results} == {"succeeded"}
     bench.assert_holds_exactly([existing])
 
 
@@ -65,8 +76,8 @@ def test_a_lost_response_after_the_write_is_not_a_duplicate(
         outcomes = bench.outcomes(result)
         assert set(outcomes) <= {WRITTEN[pass_name], "already_present"}, (kind, outcomes)
         assert sum(outcomes.values()) == rows, (kind, outcomes)
-        # The lost write was sent once more, and nothing else was.
-        assert h.writes(mark) == bench.ideal_writes(sync, rows) + 1, kind
+        # The lost write was sent once more (or looked up instead), and nothing else was.
+        assert h.writes(mark) == bench.ideal_writes(sync, rows) + h.lost_write_resends, kind
 
 
 @BOTH_PASSES
@@ -80,7 +91,10 @@ def test_a_rejected_record_does_not_stop_its_batch(bench: Bench, pass_name: Pass
 
     assert (result.status, result.exit_code) == ("partial", 1)
     assert bench.outcomes(result) == {WRITTEN[pass_name]: 4, "rejected": 1}
-    assert h.writes() == 1, "the four others went in the same, single batch"
+    # Salesforce: the four others went in the same, single batch; a destination of one
+    # record a request sent each once.
+    sent = 5 if h.rejection_sent else 4
+    assert h.writes() == bench.ideal_writes(scenario.sync, sent), "each batch sent once"
     bench.assert_holds_exactly(scenario.final)
     rows = bench.conn.execute(
         "select sync_key, error_code, error_fields, error_message, payload "
@@ -134,8 +148,8 @@ def test_a_429_with_retry_after_is_honoured(bench: Bench, pass_name: PassName) -
 
     assert result.status == "succeeded", result.error
     assert sleeps and max(sleeps) >= retry_after, f"waits {sleeps}, Retry-After {retry_after}"
-    # The throttled request was not applied: the batch is written once, by its retry.
-    assert h.writes(mark) == 2
+    # The throttled request was not applied: its batch is written once, by its retry.
+    assert h.writes(mark) == bench.ideal_writes(scenario.sync, 3) + 1
     assert bench.outcomes(result) == {WRITTEN[pass_name]: 3}
     bench.assert_holds_exactly(scenario.final)
 

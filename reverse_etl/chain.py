@@ -436,16 +436,20 @@ class WorkOrderChain:
             except PassLocked as error:
                 return self._failed(result, began, f"{name}: {error}", error)
             finally:
-                wait = getattr(target, "rate_wait_s", 0.0)
+                usage_of = getattr(target, "api_usage", None)
+                usage: dict[str, tuple[int, float]] = (
+                    usage_of() if callable(usage_of) else {}
+                )
                 target.close()
             result.runs.append(run)
             result.records += run.counts.created + run.counts.updated + (
                 run.counts.already_present
             ) + (run.counts.would_create + run.counts.would_update if dry_run else 0)
             result.rejected += run.counts.rejected
-            api = sync.destination
-            result.api_requests[api] = result.api_requests.get(api, 0) + run.api_requests
-            result.rate_wait_s[api] = round(result.rate_wait_s.get(api, 0.0) + wait, 3)
+            for api, (sent, waited) in (usage or {sync.destination: (run.api_requests, 0.0)}
+                                        ).items():
+                result.api_requests[api] = result.api_requests.get(api, 0) + sent
+                result.rate_wait_s[api] = round(result.rate_wait_s.get(api, 0.0) + waited, 3)
             notes.append(f"{sync.entity}: {run.status}, {_counts_text(run, dry_run)}")
             if run.exit_code not in (0, 1):
                 result.status, result.exit_code = "failed", run.exit_code

@@ -118,10 +118,11 @@ SYNCS: tuple[Sync, ...] = (
         key="account_number",
         batch_size=1,  # one POST a record; each is on the ledger before the next
         destination_table="raw_servicefusion.customers",
-        # One parent customer per portfolio: a handful a day once loaded. Half of
-        # the customers ServiceFusion holds (parents and buildings) in one pass is
-        # a broken mapping, and at 0.5 requests/s it would run for hours.
-        max_share=0.5,
+        # One parent customer per portfolio. A share of what ServiceFusion holds
+        # says nothing here (an account starts with few customers, or many of other
+        # clients); a count does: at 0.5 requests/s, 1,000 creates are half an hour
+        # of the API's budget, far beyond a real portfolio list.
+        max_rows=1000,
         gate="workorders",
     ),
     Sync(
@@ -133,9 +134,9 @@ SYNCS: tuple[Sync, ...] = (
         key="account_number",
         batch_size=1,
         destination_table="raw_servicefusion.customers",
-        # One customer per building: new buildings trickle in; as many new customers
-        # as ServiceFusion holds already would be a fan-out of the building join.
-        max_share=1.0,
+        # One customer per building, and the first load creates most of them, so
+        # the bound is a count (see parent customers), not a share.
+        max_rows=1000,
         gate="workorders",
     ),
     Sync(
@@ -147,9 +148,10 @@ SYNCS: tuple[Sync, ...] = (
         key="po_number",
         batch_size=1,
         destination_table="raw_servicefusion.jobs",
-        # Jobs accumulate (closed ones stay); the open work orders missing a job are
-        # a small share of them. Half the jobs at once is a dedup or status-rule bug.
-        max_share=0.5,
+        # Open work orders without a job: on a first load they can outnumber the
+        # jobs ServiceFusion holds, so no share; 1,000 is hours of the API's budget
+        # and far more open work orders than a day brings.
+        max_rows=1000,
         gate="workorders",
     ),
     Sync(
@@ -161,9 +163,9 @@ SYNCS: tuple[Sync, ...] = (
         key="ID",
         batch_size=50,  # one updateWorkOrder a record; one existence read per batch
         destination_table="raw_propertyware.work_orders",
-        # Only work orders whose job status moved since the last run: a fifth of all
+        # Only work orders whose job status moved since the last run: half of all
         # work orders changing status at once is a status-mapping error, not a day.
-        max_share=0.2,
+        max_share=0.5,
         gate="workorders",
     ),
 )

@@ -72,6 +72,10 @@ class PropertyWareDestination:
     def rate_wait_s(self) -> float:
         return self._client.session.rate_wait_s
 
+    def api_usage(self) -> dict[str, tuple[int, float]]:
+        """Requests sent and seconds waited on the rate limit, per API."""
+        return {"propertyware": (self._client.requests_sent, self._client.session.rate_wait_s)}
+
     def close(self) -> None:
         self._client.close()
 

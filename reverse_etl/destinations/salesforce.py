@@ -122,6 +122,10 @@ class SalesforceDestination:
     def rate_wait_s(self) -> float:
         return self._session.rate_wait_s
 
+    def api_usage(self) -> dict[str, tuple[int, float]]:
+        """Requests sent and seconds waited on the rate limit, per API."""
+        return {"salesforce": (self._session.requests_sent, self._session.rate_wait_s)}
+
     def close(self) -> None:
         self._session.close()
 

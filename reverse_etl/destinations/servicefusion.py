@@ -159,6 +159,16 @@ class ServiceFusionDestination:
     def rate_wait_s(self) -> float:
         return self._session.rate_wait_s
 
+    def api_usage(self) -> dict[str, tuple[int, float]]:
+        """Requests sent and seconds waited on the rate limit, per API: the jobs'
+        PropertyWare re-reads count against PropertyWare, not ServiceFusion."""
+        usage = {"servicefusion": (self._session.requests_sent, self._session.rate_wait_s)}
+        if self._propertyware is not None:
+            usage["propertyware"] = (
+                self._propertyware.requests_sent, self._propertyware.session.rate_wait_s
+            )
+        return usage
+
     def close(self) -> None:
         self._session.close()
         if self._propertyware is not None:

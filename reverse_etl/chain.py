@@ -110,6 +110,8 @@ STEPS: tuple[Step, ...] = (
 )
 STEP_KEYS = tuple(step.key for step in STEPS)
 DRIFT_REPORT = "marts.servicefusion_drift_report"
+# selectors.yml: the slice's models, snapshots and tests, not the whole project.
+DBT_SELECTOR = "workorders"
 
 
 @dataclass
@@ -401,18 +403,21 @@ class WorkOrderChain:
         target = Path(os.environ.get("DBT_TARGET_PATH") or PROJECT_ROOT / "target")
         if not target.is_absolute():
             target = PROJECT_ROOT / target
-        command = [_bin("dbt"), "build", "--project-dir", str(PROJECT_ROOT)]
+        command = [_bin("dbt"), "build", "--project-dir", str(PROJECT_ROOT),
+                   "--selector", DBT_SELECTOR]
         code = self.runner(command, log)
         seconds = time.monotonic() - began
-        statuses = _run_result_statuses(target / "run_results.json")
+        statuses, failed = _run_results(target / "run_results.json")
         ok = sum(count for status, count in statuses.items()
                  if status in ("success", "pass"))
         bad = {status: count for status, count in statuses.items()
                if status in ("error", "fail")}
         detail = f"{ok} nodes ok" + "".join(f", {n} {s}" for s, n in sorted(bad.items()))
         if code != 0:
+            named = f" ({', '.join(failed[:3])}{', ...' if len(failed) > 3 else ''})" if (
+                failed) else ""
             return StepResult(step, "failed", records=ok, seconds=seconds,
-                              detail=f"{detail}; see {log}", exit_code=2,
+                              detail=f"{detail}{named}; see {log}", exit_code=2,
                               started_at=started_at)
         return StepResult(step, "ran", records=ok, seconds=seconds, detail=detail,
                           started_at=started_at)
@@ -535,16 +540,20 @@ def _counts_text(run: RunResult, dry_run: bool) -> str:
     return text or "nothing to send"
 
 
-def _run_result_statuses(path: Path) -> dict[str, int]:
+def _run_results(path: Path) -> tuple[dict[str, int], list[str]]:
+    """Nodes per status in dbt's run_results.json, and the names of those that failed."""
     try:
         body = json.loads(path.read_text())
     except (OSError, ValueError):
-        return {}
+        return {}, []
     statuses: dict[str, int] = {}
+    failed: list[str] = []
     for item in body.get("results", []):
         status = str(item.get("status"))
         statuses[status] = statuses.get(status, 0) + 1
-    return statuses
+        if status in ("error", "fail"):
+            failed.append(str(item.get("unique_id", "?")).split(".")[-1])
+    return statuses, failed
 
 
 def chain_exit_code(results: Sequence[StepResult]) -> int:

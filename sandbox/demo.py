@@ -1,4 +1,5 @@
-"""`make demo`: the RDS -> Salesforce slice end to end on the embedded stack.
+"""`make demo`: the RDS -> Salesforce slice end to end on the embedded stack, then
+the PropertyWare <-> ServiceFusion chain (sandbox/demo_workorders.py).
 
 It runs the same commands a user types (`python -m extract`, `dbt build`,
 `reverse-etl push`), so the demo proves the product, not a shortcut around it,
@@ -215,6 +216,7 @@ def print_summary(
 def main(
     ctx: typer.Context,
     properties: int = typer.Option(3000, help="RDS properties to generate on the first run."),
+    buildings: int = typer.Option(20, help="PropertyWare buildings to generate on the first run."),
     seed: int = typer.Option(7, help="Random seed of the generated data."),
 ) -> None:
     """Run the whole demo (default), or only seed the stack with `seed`."""
@@ -256,6 +258,14 @@ def main(
     writes = sum(1 for entry in requests_log if entry["method"] in ("POST", "PATCH")
                  and "/composite/sobjects" in entry["path"])
     print_summary(read_runs(warehouse, since), before, after, writes, len(requests_log))
+
+    from sandbox.demo_workorders import run_workorders_demo
+
+    console.rule("[bold]PropertyWare <-> ServiceFusion[/bold]")
+    run_workorders_demo(
+        run_step, console, python=python, reverse_etl=_bin("reverse-etl"), env=stack_env(),
+        warehouse_dsn=warehouse, buildings=buildings, seed=seed,
+    )
 
 
 @app.command("seed")

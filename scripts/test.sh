@@ -31,8 +31,11 @@ set -a; . "$SANDBOX_DIR/sandbox.env"; set +a
 echo "== test data: RDS source and today's Salesforce state"
 python -m sandbox.demo seed --properties 600
 
+echo "== test data: PropertyWare and ServiceFusion (overlapping, every dedup case)"
+python -m sandbox seed workorders --buildings 20 --seed 7
+
 echo "== extract"
-python -m extract rds salesforce
+python -m extract rds salesforce propertyware servicefusion
 
 echo "== dbt seed, sqlfluff, dbt build"
 dbt seed --quiet

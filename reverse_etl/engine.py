@@ -488,6 +488,7 @@ class PassEngine:
                             _sent_entry(row, outcome, sync)
                             for row, outcome in zip(batch, outcomes, strict=True)
                         ]
+                        self._warn(batch, outcomes, result)
                 self._record(run, entries, counts, requests_so_far)
                 for entry in entries:
                     if entry.outcome == "rejected" and len(result.rejections) < SHOW_RECORDS:
@@ -509,6 +510,17 @@ class PassEngine:
         for entry in entries:
             counts.add(entry.outcome)
         self.ledger.record_batch(run, entries, counts, requests_so_far())
+
+    def _warn(self, batch: Sequence[SyncRow], outcomes: Sequence[Outcome],
+              result: RunResult) -> None:
+        """A record written with a warning (its code on an accepted outcome, e.g.
+        PW_VERIFY_WARNING) is said out loud, not only kept in the ledger."""
+        for row, outcome in zip(batch, outcomes, strict=True):
+            if outcome.kind != "rejected" and outcome.code:
+                line = f"{row.sync_key}: {outcome.code}: {outcome.message or ''}".rstrip(": ")
+                self.observer.note(line, level="warning")
+                if len(result.notes) < SHOW_RECORDS:
+                    result.notes.append(line)
 
     def _send(self, batch: Sequence[SyncRow], sync: Sync) -> list[Outcome]:
         payloads = [row.payload for row in batch]

@@ -336,6 +336,9 @@ def test_verification_of_the_work_order_strict_or_flexible(
         assert rows["5003"][:2] == ("created", "PW_VERIFY_WARNING")
         assert held == ["5001", "5002", "5003"]
         assert len(client.warnings) == 2 and "5002" in client.warnings[0]
+        # and the run says so, not only the ledger
+        assert [note.split(":")[:2] for note in result.notes] == [
+            ["5002", " PW_VERIFY_WARNING"], ["5003", " PW_VERIFY_WARNING"]]
 
 
 def test_update_refuses_and_missing_variables_are_named(servicefusion_sim: ServiceFusionSim

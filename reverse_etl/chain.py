@@ -493,6 +493,8 @@ class WorkOrderChain:
             (run_ids,),
         ).fetchone()
         locations, contacts = (int(row[0]), int(row[1])) if row else (0, 0)
+        if not locations and not contacts:
+            return None
         return f"{locations} locations and {contacts} contacts sent inside the new customers"
 
     # -- reports ----------------------------------------------------------------------

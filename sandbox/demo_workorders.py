@@ -89,15 +89,26 @@ def technician_updates(warehouse_dsn: str, sf: ServiceFusionAdmin) -> list[str]:
     return changed
 
 
-def read_metrics(warehouse_dsn: str) -> dict[str, Any]:
+def read_metrics(warehouse_dsn: str) -> list[dict[str, Any]]:
+    """The rows of monitoring.workorder_sync_metrics (one per metric and entity)."""
     with psycopg.connect(warehouse_dsn, row_factory=dict_row) as conn:
         exists = conn.execute(
             "select to_regclass('monitoring.workorder_sync_metrics') is not null as present"
         ).fetchone()
         if not exists or not exists["present"]:
-            return {}
-        row = conn.execute("select * from monitoring.workorder_sync_metrics").fetchone()
-    return dict(row or {})
+            return []
+        return list(conn.execute(
+            "select * from monitoring.workorder_sync_metrics order by metric_id"
+        ).fetchall())
+
+
+def _figure(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, int | float) or hasattr(value, "as_integer_ratio"):
+        number = float(value)
+        return f"{number:.0f}" if number.is_integer() else f"{number:.3f}"
+    return str(value)
 
 
 def run_workorders_demo(
@@ -138,10 +149,11 @@ def run_workorders_demo(
     metrics = read_metrics(warehouse_dsn)
     if metrics:
         health = Table(title="work-order monitoring (monitoring.workorder_sync_metrics)")
-        health.add_column("figure")
-        health.add_column("value", justify="right")
-        for name, value in metrics.items():
-            health.add_row(name, "-" if value is None else str(value))
+        for column in ("metric", "value", "of", "target"):
+            health.add_column(column, justify="left" if column == "metric" else "right")
+        for row in metrics:
+            health.add_row(str(row.get("metric_id")), _figure(row.get("metric_value")),
+                           _figure(row.get("denominator")), _figure(row.get("target_value")))
         console.print(health)
     console.print(
         "Next: `reverse-etl runs --sync servicefusion.jobs.create`, "

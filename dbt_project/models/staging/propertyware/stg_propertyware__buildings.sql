@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('propertyware', 'buildings') }}
+    {{ source_or_empty('propertyware', 'buildings') }}
 
 ),
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('propertyware', 'leases') }}
+    {{ source_or_empty('propertyware', 'leases') }}
 
 ),
 

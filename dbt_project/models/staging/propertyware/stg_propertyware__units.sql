@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('propertyware', 'units') }}
+    {{ source_or_empty('propertyware', 'units') }}
 
 ),
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('propertyware', 'vendors') }}
+    {{ source_or_empty('propertyware', 'vendors') }}
 
 ),
 

@@ -2,13 +2,13 @@ with
 
 source as (
 
-    select * from {{ source('propertyware', 'work_orders__unit_ids') }}
+    {{ source_or_empty('propertyware', 'work_orders__unit_ids') }}
 
 ),
 
 work_orders as (
 
-    select * from {{ source('propertyware', 'work_orders') }}
+    {{ source_or_empty('propertyware', 'work_orders') }}
 
 ),
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('propertyware', 'work_orders') }}
+    {{ source_or_empty('propertyware', 'work_orders') }}
 
 ),
 

@@ -2,25 +2,25 @@ with
 
 contacts as (
 
-    select * from {{ source('servicefusion', 'customers__contacts') }}
+    {{ source_or_empty('servicefusion', 'customers__contacts') }}
 
 ),
 
 customers as (
 
-    select * from {{ source('servicefusion', 'customers') }}
+    {{ source_or_empty('servicefusion', 'customers') }}
 
 ),
 
 phones as (
 
-    select * from {{ source('servicefusion', 'customers__contacts__phones') }}
+    {{ source_or_empty('servicefusion', 'customers__contacts__phones') }}
 
 ),
 
 emails as (
 
-    select * from {{ source('servicefusion', 'customers__contacts__emails') }}
+    {{ source_or_empty('servicefusion', 'customers__contacts__emails') }}
 
 ),
 

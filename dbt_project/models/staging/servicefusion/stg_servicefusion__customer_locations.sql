@@ -2,13 +2,13 @@ with
 
 locations as (
 
-    select * from {{ source('servicefusion', 'customers__locations') }}
+    {{ source_or_empty('servicefusion', 'customers__locations') }}
 
 ),
 
 customers as (
 
-    select * from {{ source('servicefusion', 'customers') }}
+    {{ source_or_empty('servicefusion', 'customers') }}
 
 ),
 

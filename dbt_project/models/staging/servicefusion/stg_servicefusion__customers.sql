@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('servicefusion', 'customers') }}
+    {{ source_or_empty('servicefusion', 'customers') }}
 
 ),
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('servicefusion', 'job_categories') }}
+    {{ source_or_empty('servicefusion', 'job_categories') }}
 
 ),
 

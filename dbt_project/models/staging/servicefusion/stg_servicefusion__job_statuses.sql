@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('servicefusion', 'job_statuses') }}
+    {{ source_or_empty('servicefusion', 'job_statuses') }}
 
 ),
 

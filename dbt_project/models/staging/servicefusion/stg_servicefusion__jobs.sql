@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('servicefusion', 'jobs') }}
+    {{ source_or_empty('servicefusion', 'jobs') }}
 
 ),
 

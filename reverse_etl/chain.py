@@ -112,6 +112,7 @@ STEP_KEYS = tuple(step.key for step in STEPS)
 DRIFT_REPORT = "marts.servicefusion_drift_report"
 # selectors.yml: the slice's models, snapshots and tests, not the whole project.
 DBT_SELECTOR = "workorders"
+DBT_SCHEMAS = ("staging", "intermediate", "marts", "sync", "monitoring")
 
 
 @dataclass
@@ -405,14 +406,29 @@ class WorkOrderChain:
             target = PROJECT_ROOT / target
         command = [_bin("dbt"), "build", "--project-dir", str(PROJECT_ROOT),
                    "--selector", DBT_SELECTOR]
+        views_before = self._dbt_views()
         code = self.runner(command, log)
-        seconds = time.monotonic() - began
         statuses, failed = _run_results(target / "run_results.json")
+        # dbt-postgres replaces a view by renaming the old one away and dropping it
+        # with CASCADE, which takes the views of other slices built on the shared
+        # ledger staging with it (monitoring.sync_monitoring_dashboard ...). Those
+        # were not selected, so build them again, or `reverse-etl health` breaks.
+        dropped = sorted(views_before - self._dbt_views())
+        restored = ""
+        if dropped:
+            names = [name for _schema, name in dropped]
+            again = self.runner([_bin("dbt"), "run", "--project-dir", str(PROJECT_ROOT),
+                                 "--select", *names], log)
+            restored = (f"; rebuilt {len(names)} view(s) of other slices the rebuild "
+                        "dropped" + ("" if again == 0 else " (failed: see the log)"))
+            code = code or again
+        seconds = time.monotonic() - began
         ok = sum(count for status, count in statuses.items()
                  if status in ("success", "pass"))
         bad = {status: count for status, count in statuses.items()
                if status in ("error", "fail")}
-        detail = f"{ok} nodes ok" + "".join(f", {n} {s}" for s, n in sorted(bad.items()))
+        detail = f"{ok} nodes ok" + "".join(
+            f", {n} {s}" for s, n in sorted(bad.items())) + restored
         if code != 0:
             named = f" ({', '.join(failed[:3])}{', ...' if len(failed) > 3 else ''})" if (
                 failed) else ""
@@ -421,6 +437,17 @@ class WorkOrderChain:
                               started_at=started_at)
         return StepResult(step, "ran", records=ok, seconds=seconds, detail=detail,
                           started_at=started_at)
+
+    def _dbt_views(self) -> set[tuple[str, str]]:
+        """The views of the project's schemas (dbt's model names: no aliases here)."""
+        rows = self.conn.execute(
+            """
+            select table_schema, table_name from information_schema.views
+            where table_schema = any(%s)
+            """,
+            (list(DBT_SCHEMAS),),
+        ).fetchall()
+        return {(str(schema), str(name)) for schema, name in rows}
 
     # -- pushes -----------------------------------------------------------------------
 

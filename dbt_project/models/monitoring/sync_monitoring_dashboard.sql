@@ -19,6 +19,12 @@ sync_runs as (
 
 ),
 
+workorder_health as (
+
+    select * from {{ ref('workorder_sync_health') }}
+
+),
+
 slice_syncs as (
 
     select
@@ -59,6 +65,23 @@ slice_syncs as (
         end as slice_reason
 
     from salesforce_health
+
+    union all
+
+    select
+        sync_name,
+        destination,
+        object_name,
+        sync_pass,
+        sync_view,
+        queue_size,
+        rows_truncated,
+        is_p0_no_recent_success,
+        is_p1_slice_condition,
+        is_p2_slice_condition,
+        slice_reason
+
+    from workorder_health
 
 ),
 

@@ -90,6 +90,18 @@ class _Group(BaseSettings):
     def variables(cls) -> dict[str, str]:
         return {cls.variable(name): name for name in cls.model_fields}
 
+    # The fields a real call to this system needs (none: the group has defaults).
+    REQUIRED: ClassVar[tuple[str, ...]] = ()
+
+    def missing(self) -> list[str]:
+        """The variables a real call needs that are not set."""
+        return [self.variable(name) for name in self.REQUIRED if not _is_set(getattr(self, name))]
+
+    def unconfigured(self) -> bool:
+        """Not one of the required variables is set: the user does not use this system
+        (as opposed to a half-done configuration, which is an error)."""
+        return bool(self.REQUIRED) and len(self.missing()) == len(self.REQUIRED)
+
 
 class WarehouseSettings(_Group):
     """The warehouse: the standard libpq names; defaults are the embedded cluster."""
@@ -124,6 +136,7 @@ class RdsSettings(_Group):
 
 class SalesforceSettings(_Group):
     model_config = SettingsConfigDict(env_prefix="SALESFORCE_")
+    REQUIRED = ("instance_url", "client_id", "client_secret")
 
     instance_url: str | None = None
     client_id: SecretStr | None = None
@@ -136,19 +149,13 @@ class SalesforceSettings(_Group):
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value
 
-    def missing(self) -> list[str]:
-        """The variables a real call needs that are not set."""
-        return [
-            self.variable(name)
-            for name in ("instance_url", "client_id", "client_secret")
-            if not _is_set(getattr(self, name))
-        ]
 
 
 class PropertyWareSettings(_Group):
     """The PropertyWare SOAP API (an API user per organization, HTTP Basic)."""
 
     model_config = SettingsConfigDict(env_prefix="PROPERTYWARE_")
+    REQUIRED = ("wsdl_url", "username", "password")
 
     wsdl_url: str | None = None
     username: SecretStr | None = None
@@ -156,18 +163,13 @@ class PropertyWareSettings(_Group):
     org_id: str | None = None
     max_rps: float = Field(default=2.0, gt=0)
 
-    def missing(self) -> list[str]:
-        return [
-            self.variable(name)
-            for name in ("wsdl_url", "username", "password")
-            if not _is_set(getattr(self, name))
-        ]
 
 
 class ServiceFusionSettings(_Group):
     """The ServiceFusion REST API (OAuth2 client credentials)."""
 
     model_config = SettingsConfigDict(env_prefix="SERVICEFUSION_")
+    REQUIRED = ("client_id", "client_secret")
 
     base_url: str = "https://api.servicefusion.com"
     client_id: SecretStr | None = None
@@ -179,12 +181,6 @@ class ServiceFusionSettings(_Group):
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
 
-    def missing(self) -> list[str]:
-        return [
-            self.variable(name)
-            for name in ("client_id", "client_secret")
-            if not _is_set(getattr(self, name))
-        ]
 
 
 class WorkOrderSettings(_Group):

@@ -796,6 +796,17 @@ def _check_rds(settings: Settings) -> PartCheck:
 def _check_destination(destination: str, settings: Settings) -> PartCheck:
     part = f"destination {destination}"
     sync = next(s for s in registry.SYNCS if s.destination == destination)
+    group = getattr(settings, destination, None)
+    if group is not None and group.unconfigured():
+        # Nothing of it is set: this user's syncs go elsewhere. Half a configuration
+        # is an error, below.
+        return PartCheck(
+            part,
+            0,
+            f"not configured: set {', '.join(group.missing())} "
+            f"(read by `reverse-etl push {destination}`)",
+            skipped=True,
+        )
     try:
         target = build_destination(sync, settings, require_credentials=False)
     except Exception as error:
@@ -856,6 +867,8 @@ def check() -> None:
             f"{len(failed)} of {len(results)} part(s) failed: {', '.join(r.part for r in failed)}",
             max(r.code for r in failed),
         )
+    if all(r.skipped for r in results if r.part.startswith("destination ")):
+        fail("no destination is configured: every push would fail", 2)
     raise typer.Exit(0)
 
 

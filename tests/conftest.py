@@ -16,10 +16,19 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from common.settings import Settings
 from sandbox.postgres import EmbeddedPostgres
 from sandbox.stack import free_port
 
 __all__ = ["PostgresServer", "free_port"]
+
+# `make test` exports its stack's sandbox.env, so this process would otherwise see
+# every product variable of that stack (ServiceFusion, PropertyWare, a CA bundle...)
+# and a test that configures only the parts it runs would reach the others too.
+# Only the libpq variables stay: they choose the server of `postgres_server`.
+for _name in Settings.variables():
+    if not _name.startswith("PG"):
+        os.environ.pop(_name, None)
 
 
 class PostgresServer:

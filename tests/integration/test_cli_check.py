@@ -65,7 +65,13 @@ def check(env: dict[str, str]) -> tuple[Any, dict[str, str]]:
     outcome = CliRunner().invoke(cli.app, ["check"], env=env)
     parts: dict[str, str] = {}
     for line in outcome.stdout.splitlines():
-        for part in ("warehouse", "source rds", "destination salesforce"):
+        for part in (
+            "warehouse",
+            "source rds",
+            "destination salesforce",
+            "destination servicefusion",
+            "destination propertyware",
+        ):
             if line.startswith(part + " "):
                 parts[part] = line[len(part) :].strip()
     return outcome, parts
@@ -80,7 +86,7 @@ def test_every_part_answers(
     outcome, parts = check(env)
 
     assert outcome.exit_code == 0, outcome.output
-    assert len(outcome.stdout.strip().splitlines()) == 3, "one line per part"
+    assert len(outcome.stdout.strip().splitlines()) == 5, "one line per part"
     assert parts["warehouse"].startswith("OK") and "no ledger yet" in parts["warehouse"]
     assert parts["source rds"].startswith("OK")
     assert parts["destination salesforce"].startswith("OK")
@@ -163,6 +169,30 @@ def test_unconfigured_parts_name_their_variable(env: dict[str, str]) -> None:
     assert no_id.exit_code == 2, no_id.output
     assert parts["destination salesforce"].startswith("FAIL")
     assert "not configured: set SALESFORCE_CLIENT_ID" in parts["destination salesforce"]
+
+    # A destination of which nothing is set is another team's: skipped, no failure.
+    assert parts["destination servicefusion"].startswith("SKIP")
+    assert "SERVICEFUSION_CLIENT_ID, SERVICEFUSION_CLIENT_SECRET" in parts[
+        "destination servicefusion"
+    ]
+    assert parts["destination propertyware"].startswith("SKIP")
+    # Half of one is a mistake: it fails and names what is missing.
+    half, parts = check({**env, "SERVICEFUSION_CLIENT_ID": "someone"})
+    assert half.exit_code == 2, half.output
+    assert parts["destination servicefusion"].startswith("FAIL")
+    assert "set SERVICEFUSION_CLIENT_SECRET" in parts["destination servicefusion"]
+    # Nothing configured at all: every push would fail, so the check does.
+    nothing, parts = check(
+        {
+            **env,
+            "SALESFORCE_CLIENT_ID": "",
+            "SALESFORCE_CLIENT_SECRET": "",
+            "SALESFORCE_INSTANCE_URL": "",
+        }
+    )
+    assert nothing.exit_code == 2, nothing.output
+    assert parts["destination salesforce"].startswith("SKIP")
+    assert "no destination is configured" in nothing.stderr
 
 
 def test_a_bad_setting_is_one_line_with_exit_2(env: dict[str, str]) -> None:

@@ -372,10 +372,11 @@ def test_cli_errors_are_one_line_with_their_exit_code(
     env = cli_env(sim, warehouse, tmp_path)
     runner = CliRunner()
 
-    later = runner.invoke(cli.app, ["push", "servicefusion", "--pass", "create"], env=env)
+    later = runner.invoke(cli.app, ["push", "hubspot", "--pass", "create"], env=env)
     assert later.exit_code == 2
     assert later.stderr.strip().count("\n") == 0
-    assert "no sync is registered for destination 'servicefusion'" in later.stderr
+    assert "no sync is registered for destination 'hubspot'" in later.stderr
+    assert "registered: salesforce, servicefusion, propertyware" in later.stderr
 
     bad = runner.invoke(
         cli.app, ["push", "salesforce", "--pass", "create"], env={**env, "SALESFORCE_MAX_RPS": "-1"}
@@ -467,6 +468,12 @@ def test_health_exit_code_follows_the_alert_level(
         "('salesforce.properties.create', 3, %s), ('salesforce.properties.update', 0, 'OK')",
         (level,),
     )
+    others = [s.name for s in registry.SYNCS if s.destination != "salesforce"]
+    assert len(others) == 4  # the work-order syncs; all quiet here
+    for name in others:
+        warehouse.execute(
+            "insert into monitoring.sync_monitoring_dashboard values (%s, 0, 'OK')", (name,)
+        )
     outcome = CliRunner().invoke(cli.app, ["health"], env=env)
     assert outcome.exit_code == code, outcome.output
     assert f"alert level: {level}" in outcome.stdout

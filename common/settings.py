@@ -134,6 +134,23 @@ class RdsSettings(_Group):
     database_url: SecretStr | None = None
 
 
+class DispatchSettings(_Group):
+    """The legacy dispatch application's Postgres (a source)."""
+
+    model_config = SettingsConfigDict(env_prefix="DISPATCH_")
+
+    database_url: SecretStr | None = None
+
+
+class SupabaseSettings(_Group):
+    """The Supabase Postgres: the target of the dispatch sync, and read back."""
+
+    model_config = SettingsConfigDict(env_prefix="SUPABASE_")
+    REQUIRED = ("database_url",)
+
+    database_url: SecretStr | None = None
+
+
 class SalesforceSettings(_Group):
     model_config = SettingsConfigDict(env_prefix="SALESFORCE_")
     REQUIRED = ("instance_url", "client_id", "client_secret")
@@ -284,6 +301,8 @@ class Settings(BaseModel):
     GROUPS: ClassVar[dict[str, type[_Group]]] = {
         "warehouse": WarehouseSettings,
         "rds": RdsSettings,
+        "dispatch": DispatchSettings,
+        "supabase": SupabaseSettings,
         "salesforce": SalesforceSettings,
         "propertyware": PropertyWareSettings,
         "servicefusion": ServiceFusionSettings,
@@ -295,6 +314,8 @@ class Settings(BaseModel):
 
     warehouse: WarehouseSettings
     rds: RdsSettings
+    dispatch: DispatchSettings
+    supabase: SupabaseSettings
     salesforce: SalesforceSettings
     propertyware: PropertyWareSettings
     servicefusion: ServiceFusionSettings

@@ -42,6 +42,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 EMBEDDED_PG_PORT = 54329
 EMBEDDED_WAREHOUSE_DB = "warehouse"
 RDS_DB = "rds"
+# The legacy dispatch application's database and the Supabase target, both stood in
+# for by databases of the embedded cluster (Supabase is a Postgres).
+DISPATCH_DB = "dispatch"
+SUPABASE_DB = "supabase"
 DEFAULT_SANDBOX_DIR_NAME = ".local"
 SIMULATOR_START_TIMEOUT_S = 30
 SIMULATOR_STOP_TIMEOUT_S = 10
@@ -148,13 +152,16 @@ def read_env_file(path: Path) -> dict[str, str]:
     return {key.strip(): value.strip() for key, _, value in pairs}
 
 
+_DATABASE_URLS = ("RDS_DATABASE_URL", "DISPATCH_DATABASE_URL", "SUPABASE_DATABASE_URL")
+
+
 def stack_env() -> dict[str, str]:
     """The stack's variables as a command sees them: the environment over `sandbox.env`."""
     path = sandbox_dir() / "sandbox.env"
     values = read_env_file(path) if path.exists() else {}
     # The stack's own CA stays: a machine-wide REQUESTS_CA_BUNDLE does not sign it.
     overridden = {key for key in os.environ if key != "REQUESTS_CA_BUNDLE"}
-    values.update({key: os.environ[key] for key in overridden & {*values, "RDS_DATABASE_URL"}})
+    values.update({key: os.environ[key] for key in overridden & {*values, *_DATABASE_URLS}})
     return values
 
 
@@ -420,13 +427,21 @@ class SandboxStack:
         except EmbeddedPostgresError as error:
             where = f" (log: {cluster.log_file})" if cluster.log_file.exists() else ""
             raise SandboxError(" ".join(f"{error}{where}".split())) from error
-        for database in (EMBEDDED_WAREHOUSE_DB, RDS_DB, *(s.state_db for s in SIMULATORS)):
+        for database in (
+            EMBEDDED_WAREHOUSE_DB,
+            RDS_DB,
+            DISPATCH_DB,
+            SUPABASE_DB,
+            *(s.state_db for s in SIMULATORS),
+        ):
             cluster.ensure_database(database)
         certs = ensure_certificates(self.certs_dir)
         self._start_simulators(cluster)
         env = {
             **cluster.env(EMBEDDED_WAREHOUSE_DB),
             "RDS_DATABASE_URL": cluster.dsn(RDS_DB),
+            "DISPATCH_DATABASE_URL": cluster.dsn(DISPATCH_DB),
+            "SUPABASE_DATABASE_URL": cluster.dsn(SUPABASE_DB),
             "REQUESTS_CA_BUNDLE": str(certs.ca),  # it signs every simulator's certificate
         }
         for spec in SIMULATORS:

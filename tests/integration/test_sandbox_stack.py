@@ -43,7 +43,7 @@ DASH_SECRET = "-starts-with-a-dash_and-is-otherwise-fine"
 # What could point a command elsewhere than the stack under test.
 _FOREIGN = (
     "PG", "SANDBOX_", "DBT_", "SALESFORCE_", "PROPERTYWARE_", "SERVICEFUSION_",
-    "RDS_DATABASE_URL", "REQUESTS_CA_BUNDLE",
+    "RDS_DATABASE_URL", "DISPATCH_DATABASE_URL", "SUPABASE_DATABASE_URL", "REQUESTS_CA_BUNDLE",
 )
 PORT_VARIABLES = ("SANDBOX_PG_PORT", *(spec.port_variable for spec in SIMULATORS))
 # A SOAP call the WSDL names; the credentials are checked before the envelope is read.

@@ -540,8 +540,12 @@ class PassEngine:
 
 
 def _own_id(row: SyncRow, sync: Sync) -> str | None:
-    # In an update view the sync key is the destination's record id (docs/warehouse.md).
-    return row.sync_key if sync.pass_name == "update" else None
+    # An update row names its record by the sync's key field (`Id`, `ID`, `id`); a
+    # view whose sync key is that id too (docs/warehouse.md) needs no payload field.
+    if sync.pass_name != "update":
+        return None
+    record_id = row.payload.get(sync.key)
+    return row.sync_key if record_id is None else str(record_id)
 
 
 def _sent_entry(row: SyncRow, outcome: Outcome, sync: Sync) -> RecordEntry:

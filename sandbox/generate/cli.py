@@ -5,6 +5,11 @@ ServiceFusion simulators) with demo data.
 `--buildings` and `--seed` first, so the ServiceFusion customers and jobs overlap it as
 `sandbox.generate.servicefusion` describes; `workorders` seeds both simulators.
 
+`seed dispatch` (re)creates the legacy dispatch tables and the Supabase tables (empty, or
+as the initial migration left them), `seed dispatch-changes` applies a day of legacy
+changes and `seed supabase-edits` lets the new app edit Supabase rows; their databases
+default to DISPATCH_DATABASE_URL and SUPABASE_DATABASE_URL.
+
 The lead mounts `app` under `seed`. The DSN defaults to `RDS_DATABASE_URL`
 (environment first, then `.local/sandbox.env`); it is never printed, only its
 host and database.
@@ -334,3 +339,167 @@ def seed_workorders(
     console.print(_propertyware_summary(target, pw, seed), highlight=False, soft_wrap=True)
     _seed_servicefusion(sf, sf_url, ca)
     console.print(_servicefusion_summary(sf_url, sf, seed), highlight=False, soft_wrap=True)
+
+
+# -- legacy dispatch -> Supabase -------------------------------------------------------------
+
+DispatchDsnOption = Annotated[
+    str | None,
+    typer.Option("--dsn", help="the legacy dispatch database; default DISPATCH_DATABASE_URL",
+                 show_default=False),
+]
+SupabaseDsnOption = Annotated[
+    str | None,
+    typer.Option("--target-dsn", help="the Supabase database; default SUPABASE_DATABASE_URL",
+                 show_default=False),
+]
+
+_DISPATCH_LABELS = {
+    "dispatch_office": "offices", "dispatch_user": "users", "dispatch_doctor": "doctors",
+    "dispatch_patient_status": "patient statuses", "dispatch_patient": "patients",
+    "dispatch_instruction": "instructions", "dispatch_operation": "operations",
+}
+
+
+def _named_dsn(given: str | None, variable: str, option: str) -> str:
+    """A database URL: the option, else `variable` (environment, then sandbox.env)."""
+    value = given or stack_env().get(variable)
+    if not value:
+        _fail(f"{variable} is not set (or pass {option}); `python -m sandbox up` sets it",
+              EXIT_CONFIG)
+    try:
+        conninfo_to_dict(value)
+    except psycopg.ProgrammingError:
+        _fail(f"{variable} (or {option}) is not a valid Postgres URL", EXIT_CONFIG)
+    return value
+
+
+def _named_db_failure(error: psycopg.Error, dsn: str, what: str, action: str) -> NoReturn:
+    if isinstance(error, psycopg.OperationalError):
+        _fail(f"cannot {action}: {what} database {_label(dsn)} is unreachable",
+              EXIT_UNREACHABLE)
+    _fail(f"cannot {action} in {what} database {_label(dsn)}: {type(error).__name__}",
+          EXIT_CONFIG)
+
+
+def _reachable(dsn: str, what: str, action: str) -> None:
+    """Fail before writing anything when a database of the command does not answer."""
+    try:
+        psycopg.connect(dsn, connect_timeout=10).close()
+    except psycopg.Error as error:
+        _named_db_failure(error, dsn, what, action)
+
+
+def _per_table(counts: dict[str, int], labels: dict[str, str] | None = None) -> str:
+    return ", ".join(f"{(labels or {}).get(t, t)} {n:,}" for t, n in counts.items())
+
+
+@app.command("dispatch")
+def seed_dispatch(
+    rows: Annotated[
+        int, typer.Option("--rows", min=1000, help="rows in total across the legacy tables")
+    ] = 20_000,
+    seed: SeedOption = 7,
+    migrated_share: Annotated[
+        float, typer.Option("--migrated-share", min=0.0, max=1.0,
+                            help="share of the source rows the initial migration wrote to"
+                                 " Supabase (random uuids)")
+    ] = 0.0,
+    app_edit_share: Annotated[
+        float, typer.Option("--app-edit-share", min=0.0, max=1.0,
+                            help="share of the migrated rows the new app edited since")
+    ] = 0.0,
+    dsn: DispatchDsnOption = None,
+    target_dsn: SupabaseDsnOption = None,
+) -> None:
+    """(Re)create the legacy dispatch tables with every quirk, and the Supabase tables,
+    empty or as the initial migration left them."""
+    # Imported here: the other seed commands do not need these modules.
+    from sandbox.generate.dispatch import generate_dispatch
+    from sandbox.generate.supabase import create_supabase
+
+    source = _named_dsn(dsn, "DISPATCH_DATABASE_URL", "--dsn")
+    target = _named_dsn(target_dsn, "SUPABASE_DATABASE_URL", "--target-dsn")
+    if app_edit_share > 0 and migrated_share == 0:
+        _fail("--app-edit-share needs --migrated-share: the new app edits migrated rows",
+              EXIT_CONFIG)
+    _reachable(source, "dispatch", "seed")
+    _reachable(target, "Supabase", "seed")
+    try:
+        generated = generate_dispatch(source, rows=rows, seed=seed)
+    except psycopg.Error as error:
+        _named_db_failure(error, source, "dispatch", "seed")
+    console.print(
+        f"dispatch {_label(source)}: {generated.total:,} rows in {generated.seconds:.1f} s"
+        f" ({_per_table(generated.counts, _DISPATCH_LABELS)}) (seed {seed})",
+        highlight=False, soft_wrap=True,
+    )
+    try:
+        result = create_supabase(target, source_dsn=source, migrated_share=migrated_share,
+                                 app_edit_share=app_edit_share, seed=seed)
+    except psycopg.Error as error:
+        _named_db_failure(error, target, "Supabase", "seed")
+    if result.cutover is None and migrated_share == 0:
+        state = "empty tables (no initial migration)"
+    else:
+        when = "everything" if result.cutover is None else f"cutover {result.cutover:%Y-%m-%d}"
+        edited = {t: len(ids) for t, ids in result.app_edited.items()}
+        state = (f"initial migration ({when}): {_per_table(result.migrated)};"
+                 f" {sum(result.stale.values()):,} rows changed in the legacy app since,"
+                 f" {sum(edited.values()):,} edited in the new app")
+    console.print(f"Supabase {_label(target)}: {state}, in {result.seconds:.1f} s",
+                  highlight=False, soft_wrap=True)
+
+
+@app.command("dispatch-changes")
+def seed_dispatch_changes(
+    share: Annotated[
+        float, typer.Option("--share", min=0.0001, max=0.5,
+                            help="share of the legacy rows to touch")
+    ] = 0.01,
+    seed: SeedOption = 7,
+    dsn: DispatchDsnOption = None,
+) -> None:
+    """Apply a day of legacy changes: updates (some moving a treatment phase without
+    touching the patient), new rows, hard deletes."""
+    from sandbox.generate.dispatch import mutate_dispatch
+
+    source = _named_dsn(dsn, "DISPATCH_DATABASE_URL", "--dsn")
+    try:
+        changes = mutate_dispatch(source, share=share, seed=seed)
+    except ValueError as error:
+        _fail(str(error), EXIT_CONFIG)
+    except psycopg.Error as error:
+        _named_db_failure(error, source, "dispatch", "change")
+    deleted = {t: len(ids) for t, ids in changes.deleted.items()}
+    console.print(
+        f"dispatch {_label(source)}: {changes.touched:,} rows touched at"
+        f" {changes.at.isoformat()} in {changes.seconds:.1f} s; updated"
+        f" {_per_table(changes.updated, _DISPATCH_LABELS)}; inserted"
+        f" {_per_table(changes.inserted, _DISPATCH_LABELS)}; deleted"
+        f" {_per_table(deleted, _DISPATCH_LABELS)}; {changes.phase_changes:,} treatment"
+        f" phases moved by instructions alone",
+        highlight=False, soft_wrap=True,
+    )
+
+
+@app.command("supabase-edits")
+def seed_supabase_edits(
+    share: Annotated[
+        float, typer.Option("--share", min=0.0001, max=1.0,
+                            help="share of the live Supabase rows the new app edits")
+    ] = 0.01,
+    seed: SeedOption = 7,
+    target_dsn: SupabaseDsnOption = None,
+) -> None:
+    """Let the new application edit Supabase rows (conflicts for the next sync)."""
+    from sandbox.generate.supabase import app_edit
+
+    target = _named_dsn(target_dsn, "SUPABASE_DATABASE_URL", "--target-dsn")
+    try:
+        edits = app_edit(target, share=share, seed=seed)
+    except psycopg.Error as error:
+        _named_db_failure(error, target, "Supabase", "edit")
+    counts = {t: len(ids) for t, ids in edits.edited.items()}
+    console.print(f"Supabase {_label(target)}: the new app edited {_per_table(counts)}",
+                  highlight=False, soft_wrap=True)

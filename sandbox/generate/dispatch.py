@@ -713,28 +713,31 @@ def _session(conn: psycopg.Connection) -> None:
 
 
 @contextmanager
-def deferred_foreign_keys(conn: psycopg.Connection, tables: Sequence[str]) -> Iterator[None]:
-    """Drop the foreign keys of `tables` (schema `public`) for a bulk load, then add them
-    back with their names and definitions: the same DDL afterwards.
+def deferred_constraints(conn: psycopg.Connection, tables: Sequence[str],
+                         kinds: str = "f") -> Iterator[None]:
+    """Drop the constraints of `tables` (schema `public`) of the given kinds (`f`
+    foreign keys, `p` primary keys, `u` unique) for a bulk load, then add them back with
+    their names and definitions: the same DDL afterwards.
 
     Checking each row's parents one by one costs more than the inserts; adding a
-    constraint back validates every row in one join. On an error the transaction is
-    left to roll back, which restores the keys too.
+    constraint back validates every row in one join (and builds an index in one sort).
+    On an error the transaction is left to roll back, which restores them too.
     """
     rows = conn.execute(
         """
-        select c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid)
+        select c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid), c.contype
         from pg_constraint c join pg_namespace n on n.oid = c.connamespace
-        where c.contype = 'f' and n.nspname = 'public'
+        where c.contype = any(%s) and n.nspname = 'public'
           and c.conrelid::regclass::text = any(%s)
-        order by c.conrelid::regclass::text, c.conname
+        -- foreign keys go first and come back last: they need the keys they reference
+        order by c.contype = 'f' desc, c.conrelid::regclass::text, c.conname
         """,
-        (list(tables),),
+        (list(kinds), list(tables)),
     ).fetchall()
-    for table, name, _ in rows:
+    for table, name, _, _ in rows:
         conn.execute(f'alter table {table} drop constraint "{name}"')
     yield
-    for table, name, definition in rows:
+    for table, name, definition, _ in reversed(rows):
         conn.execute(f'alter table {table} add constraint "{name}" {definition}')
 
 
@@ -756,7 +759,7 @@ def generate_dispatch(dsn: str, rows: int = 20_000, seed: int = 7) -> GeneratedD
             "drop table if exists " + ", ".join(reversed(TABLES)) + " cascade"
         )
         conn.execute(DDL)
-        with deferred_foreign_keys(conn, TABLES):
+        with deferred_constraints(conn, TABLES):
             conn.execute(
                 "insert into dispatch_patient_status (id, name) values "
                 + ", ".join(f"({sid}, {_quote(name)})" for sid, name in PATIENT_STATUSES)
@@ -1160,7 +1163,7 @@ __all__ = [
     "TABLES",
     "DispatchChanges",
     "GeneratedDispatch",
-    "deferred_foreign_keys",
+    "deferred_constraints",
     "generate_dispatch",
     "mutate_dispatch",
 ]

@@ -332,7 +332,11 @@
 {#- a unit test hands in its fixture rows instead of a relation: nothing to look up -#}
 {%- set is_table = relation is not string and relation.schema is not none -%}
 {%- if execute and is_table and load_relation(relation) is none -%}
-    {%- set columns = workorder_raw_columns()[source_name ~ '.' ~ table_name] -%}
+    {%- set raw_columns = {} -%}
+    {%- do raw_columns.update(workorder_raw_columns()) -%}
+    {#- the dispatch -> Supabase slice's raw tables (macros/dispatch_raw_columns.sql) -#}
+    {%- do raw_columns.update(dispatch_raw_columns()) -%}
+    {%- set columns = raw_columns[source_name ~ '.' ~ table_name] -%}
     select
     {%- for name, kind in columns %}
         cast(null as {{ raw_column_type(kind) }}) as {{ adapter.quote(name) }}

@@ -1,0 +1,466 @@
+{#-
+  Helpers of the legacy dispatch -> Supabase slice (/work/shared/spec/dispatch_supabase.md,
+  docs/dispatch_supabase.md). Anything adapter-specific dispatches through
+  adapter.dispatch with a Postgres implementation, so another warehouse is one more
+  `<adapter>__` macro, not a model change.
+-#}
+
+{#-
+  `create extension if not exists "uuid-ossp"` on Postgres (uuid_generate_v5 for the
+  deterministic uuids of uuid_mappings), nothing elsewhere. Safe when run by several
+  threads at once: the race's duplicate error is swallowed. Called from on-run-start
+  (unit tests need it before any model is built) and from uuid_mappings' pre_hook.
+-#}
+{% macro dispatch_create_extensions() -%}
+    {%- if target.type == 'postgres' -%}
+        do $$ begin create extension if not exists "uuid-ossp";
+        exception when unique_violation or duplicate_object then null; end $$
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#-
+  The six target tables in foreign-key order, with their source table, their legacy
+  key column and the namespace of their version-5 uuids (the var
+  dispatch_uuid_namespaces of dbt_project.yml, the one place they are written).
+  The entity type of uuid_mappings, sync_conflicts, ... is the target table's name.
+-#}
+{% macro dispatch_entities() %}
+{%- set namespaces = var('dispatch_uuid_namespaces') -%}
+{%- set entities = [
+    {'entity_type': 'offices', 'source_table': 'dispatch_office', 'legacy_key': 'legacy_office_id',
+     'staging_model': 'stg_dispatch__offices', 'source_key': 'office_id'},
+    {'entity_type': 'profiles', 'source_table': 'dispatch_user', 'legacy_key': 'legacy_user_id',
+     'staging_model': 'stg_dispatch__users', 'source_key': 'user_id'},
+    {'entity_type': 'doctors', 'source_table': 'dispatch_doctor', 'legacy_key': 'legacy_doctor_id',
+     'staging_model': 'stg_dispatch__doctors', 'source_key': 'doctor_id'},
+    {'entity_type': 'patients', 'source_table': 'dispatch_patient', 'legacy_key': 'legacy_patient_id',
+     'staging_model': 'stg_dispatch__patients', 'source_key': 'patient_id'},
+    {'entity_type': 'cases', 'source_table': 'dispatch_instruction', 'legacy_key': 'legacy_instruction_id',
+     'staging_model': 'stg_dispatch__instructions', 'source_key': 'instruction_id'},
+    {'entity_type': 'operations', 'source_table': 'dispatch_operation', 'legacy_key': 'legacy_operation_id',
+     'staging_model': 'stg_dispatch__operations', 'source_key': 'operation_id'},
+] -%}
+{%- for entity in entities -%}
+    {%- do entity.update({'target_table': entity['entity_type'],
+                          'namespace': namespaces[entity['entity_type']]}) -%}
+{%- endfor -%}
+{{- return(entities) -}}
+{% endmacro %}
+
+
+{#-
+  The columns of each target table, in the order of contracts.md section 7, with the
+  kind that decides their type (dispatch_column_type) and their text form in the
+  payload hash (dispatch_hash_text). The sync views, the read-back staging and the
+  comparisons all loop over this one list.
+-#}
+{% macro dispatch_target_columns(entity_type) %}
+{%- set stamps = [('deleted_at', 'timestamptz'), ('created_at', 'timestamptz'), ('updated_at', 'timestamptz')] -%}
+{%- set tables = {
+    'offices': [
+        ('id', 'uuid'), ('legacy_office_id', 'integer'), ('name', 'text'), ('address', 'text'),
+        ('phone', 'text'), ('timezone', 'text'), ('is_active', 'boolean'),
+    ],
+    'profiles': [
+        ('id', 'uuid'), ('legacy_user_id', 'integer'), ('email', 'text'), ('first_name', 'text'),
+        ('last_name', 'text'), ('role', 'text'), ('office_id', 'uuid'), ('is_active', 'boolean'),
+    ],
+    'doctors': [
+        ('id', 'uuid'), ('legacy_doctor_id', 'integer'), ('profile_id', 'uuid'), ('office_id', 'uuid'),
+        ('license_number', 'text'), ('specialty', 'text'),
+    ],
+    'patients': [
+        ('id', 'uuid'), ('legacy_patient_id', 'integer'), ('office_id', 'uuid'), ('profile_id', 'uuid'),
+        ('doctor_id', 'uuid'), ('patient_number', 'text'), ('first_name', 'text'), ('last_name', 'text'),
+        ('birth_date', 'date'), ('status', 'text'), ('treatment_phase', 'text'), ('legacy_data', 'json'),
+    ],
+    'cases': [
+        ('id', 'uuid'), ('legacy_instruction_id', 'integer'), ('patient_id', 'uuid'), ('doctor_id', 'uuid'),
+        ('case_type', 'text'), ('status', 'text'), ('notes', 'text'), ('submitted_at', 'timestamptz'),
+    ],
+    'operations': [
+        ('id', 'uuid'), ('legacy_operation_id', 'integer'), ('case_id', 'uuid'), ('operation_type', 'text'),
+        ('amount', 'amount'), ('metadata', 'json'), ('made_at', 'timestamptz'),
+    ],
+} -%}
+{{- return(tables[entity_type] + stamps) -}}
+{% endmacro %}
+
+
+{#- The warehouse type of a target column kind (contracts.md section 7). -#}
+{% macro dispatch_column_type(kind) -%}
+    {%- if kind == 'uuid' -%}{{ dispatch_type_uuid() }}
+    {%- elif kind == 'integer' -%}{{ dbt.type_int() }}
+    {%- elif kind == 'text' -%}{{ dbt.type_string() }}
+    {%- elif kind == 'boolean' -%}{{ dbt.type_boolean() }}
+    {%- elif kind == 'timestamptz' -%}{{ type_timestamp_tz() }}
+    {%- elif kind == 'date' -%}date
+    {%- elif kind == 'json' -%}{{ dispatch_type_json() }}
+    {%- elif kind == 'amount' -%}{{ dispatch_type_amount() }}
+    {%- else -%}{{ exceptions.raise_compiler_error('unknown dispatch column kind ' ~ kind) }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- The data_type a contract names for a column kind (what the adapter reports). -#}
+{% macro dispatch_contract_type(kind) -%}
+    {%- if target.type == 'postgres' -%}
+        {{- {'uuid': 'uuid', 'integer': 'integer', 'text': 'text', 'boolean': 'boolean',
+             'timestamptz': 'timestamp with time zone', 'date': 'date', 'json': 'jsonb',
+             'amount': 'numeric(12,2)'}[kind] -}}
+    {%- else -%}
+        {{- dispatch_column_type(kind) -}}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{% macro dispatch_type_uuid() -%}
+    {{ return(adapter.dispatch('dispatch_type_uuid', 'propsync')()) }}
+{%- endmacro %}
+
+{% macro default__dispatch_type_uuid() -%}
+    {{ dbt.type_string() }}
+{%- endmacro %}
+
+{% macro postgres__dispatch_type_uuid() -%}
+    uuid
+{%- endmacro %}
+
+
+{% macro dispatch_type_json() -%}
+    {{ return(adapter.dispatch('dispatch_type_json', 'propsync')()) }}
+{%- endmacro %}
+
+{% macro default__dispatch_type_json() -%}
+    {{ dbt.type_string() }}
+{%- endmacro %}
+
+{% macro postgres__dispatch_type_json() -%}
+    jsonb
+{%- endmacro %}
+
+{% macro snowflake__dispatch_type_json() -%}
+    variant
+{%- endmacro %}
+
+{% macro bigquery__dispatch_type_json() -%}
+    json
+{%- endmacro %}
+
+
+{#- numeric(12, 2), the target's money type. -#}
+{% macro dispatch_type_amount() -%}
+    {{ return(adapter.dispatch('dispatch_type_amount', 'propsync')()) }}
+{%- endmacro %}
+
+{% macro default__dispatch_type_amount() -%}
+    numeric(12, 2)
+{%- endmacro %}
+
+{% macro snowflake__dispatch_type_amount() -%}
+    number(12, 2)
+{%- endmacro %}
+
+
+{#-
+  The version-5 uuid of `name_expression` (text) in the namespace `namespace_expression`
+  (a uuid as text: a literal or a column): uuid-ossp's uuid_generate_v5 on Postgres,
+  the same as Python's uuid.uuid5(UUID(namespace), name).
+-#}
+{% macro dispatch_uuid_v5(namespace_expression, name_expression) -%}
+    {{ return(adapter.dispatch('dispatch_uuid_v5', 'propsync')(namespace_expression, name_expression)) }}
+{%- endmacro %}
+
+{% macro default__dispatch_uuid_v5(namespace_expression, name_expression) -%}
+    {{ exceptions.raise_compiler_error('dispatch_uuid_v5 is not implemented for ' ~ target.type) }}
+{%- endmacro %}
+
+{% macro postgres__dispatch_uuid_v5(namespace_expression, name_expression) -%}
+    uuid_generate_v5(cast({{ namespace_expression }} as uuid), {{ name_expression }})
+{%- endmacro %}
+
+{% macro snowflake__dispatch_uuid_v5(namespace_expression, name_expression) -%}
+    uuid_string({{ namespace_expression }}, {{ name_expression }})
+{%- endmacro %}
+
+
+{#- True when the text matches the regular expression (POSIX classes allowed). -#}
+{% macro dispatch_regexp_like(expression, pattern) -%}
+    {{ return(adapter.dispatch('dispatch_regexp_like', 'propsync')(expression, pattern)) }}
+{%- endmacro %}
+
+{% macro default__dispatch_regexp_like(expression, pattern) -%}
+    regexp_like({{ expression }}, '{{ pattern }}')
+{%- endmacro %}
+
+{% macro postgres__dispatch_regexp_like(expression, pattern) -%}
+    ({{ expression }} ~ '{{ pattern }}')
+{%- endmacro %}
+
+{% macro bigquery__dispatch_regexp_like(expression, pattern) -%}
+    regexp_contains({{ expression }}, r'{{ pattern }}')
+{%- endmacro %}
+
+{% macro spark__dispatch_regexp_like(expression, pattern) -%}
+    ({{ expression }} rlike '{{ pattern }}')
+{%- endmacro %}
+
+
+{#- Leading and trailing whitespace (spaces, tabs, newlines) removed. -#}
+{% macro dispatch_trim_whitespace(expression) -%}
+    {{ regexp_replace_all(expression, '^[[:space:]]+|[[:space:]]+$', '') }}
+{%- endmacro %}
+
+
+{#-
+  The text form of a value in a payload hash, the same whatever the session's time
+  zone or DateStyle: the sync views' `_payload_hash` (computed when the pusher reads
+  them) and the read-back's hash (computed at build time) must agree to the character.
+  Timestamps are UTC ISO-8601 with microseconds, dates YYYY-MM-DD, json its canonical
+  text (jsonb), others their plain cast.
+-#}
+{% macro dispatch_hash_text(expression, kind) -%}
+    {{ return(adapter.dispatch('dispatch_hash_text', 'propsync')(expression, kind)) }}
+{%- endmacro %}
+
+{% macro default__dispatch_hash_text(expression, kind) -%}
+    cast({{ expression }} as {{ dbt.type_string() }})
+{%- endmacro %}
+
+{% macro postgres__dispatch_hash_text(expression, kind) -%}
+    {%- if kind == 'timestamptz' -%}
+        to_char(timezone('UTC', {{ expression }}), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+    {%- elif kind == 'date' -%}
+        to_char({{ expression }}, 'YYYY-MM-DD')
+    {%- else -%}
+        cast({{ expression }} as text)
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#-
+  `_payload_hash` of a target row: surrogate_key over every column of the target
+  table, in contract order, each in its hash text form. `relation_alias` prefixes the
+  columns (e.g. 'read_back.').
+-#}
+{% macro dispatch_payload_hash(entity_type, relation_alias='') -%}
+    {%- set expressions = [] -%}
+    {%- for name, kind in dispatch_target_columns(entity_type) -%}
+        {%- do expressions.append(dispatch_hash_text(relation_alias ~ name, kind)) -%}
+    {%- endfor -%}
+    {{ surrogate_key(expressions) }}
+{%- endmacro %}
+
+
+{#-
+  True when any target column differs between two relations (`is distinct from`,
+  nulls compared as values). The legacy key is the join key and is left out.
+-#}
+{% macro dispatch_row_differs(entity_type, left_alias, right_alias) -%}
+    {%- set comparisons = [] -%}
+    {%- for name, kind in dispatch_target_columns(entity_type) -%}
+        {%- if not name.startswith('legacy_') -%}
+            {%- do comparisons.append(left_alias ~ '.' ~ name ~ ' is distinct from ' ~ right_alias ~ '.' ~ name) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    ({{ comparisons | join('\n        or ') }})
+{%- endmacro %}
+
+
+{#- A JSON object of a row's target columns (sync_conflicts' source and target versions). -#}
+{% macro dispatch_row_json(entity_type, relation_alias) -%}
+    {%- set pairs = [] -%}
+    {%- for name, kind in dispatch_target_columns(entity_type) -%}
+        {%- do pairs.append((name, relation_alias ~ '.' ~ name)) -%}
+    {%- endfor -%}
+    {{ json_object(pairs) }}
+{%- endmacro %}
+
+
+{#-
+  Incremental watermarks. Every incremental model of the slice stores `_built_at` (the
+  dbt invocation's run_started_at, the same for every model of one build: this macro,
+  which unit tests override) on the rows it writes, and `_source_load_id` (the
+  greatest dlt load id of the raw rows it has read). A build reads again the raw rows
+  of later loads (`_dlt_load_id` greater than the stored one: dlt load ids are the
+  load's start time, so they grow with time and compare as text) and the parent rows
+  whose state changed after its last build. It assumes, as the chains do, that no
+  extract is loading while dbt builds (a load half committed when a model reads it
+  would be skipped by the next build).
+-#}
+{% macro dispatch_run_started_at() -%}
+    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}+00:00' as {{ type_timestamp_tz() }})
+{%- endmacro %}
+
+
+{#-
+  The watermark of an incremental model: the greatest dlt load id it has read and the
+  time of its last build (a time before any build when it holds no row yet).
+-#}
+{% macro dispatch_watermark_cte() -%}
+watermark as (
+
+    select
+        coalesce(max(_source_load_id), '') as source_load_id,
+        coalesce(max(_built_at), cast('1900-01-01 00:00:00+00:00' as {{ type_timestamp_tz() }})) as built_at
+
+    from {{ this }}
+
+)
+{%- endmacro %}
+
+
+{#-
+  The raw rows an incremental build reads again: loaded since its last build, or whose
+  delete mark (`deleted_at` of staging) was set or cleared without a new load id.
+  `source_key` is the staging key, `legacy_key` the model's.
+-#}
+{% macro dispatch_changed_rows(source_key, legacy_key) -%}
+    (
+        dlt_load_id > (select watermark.source_load_id from watermark)
+        or (
+            deleted_at is not null
+            and {{ source_key }} not in (select {{ legacy_key }} from {{ this }} where deleted_at is not null)
+        )
+        or (
+            deleted_at is null
+            and {{ source_key }} in (select {{ legacy_key }} from {{ this }} where deleted_at is not null)
+        )
+    )
+{%- endmacro %}
+
+
+{#-
+  The keys of a parent model whose state, as its children see it (present, deleted,
+  rejected), changed after this model's last build: their children are computed again.
+-#}
+{% macro dispatch_changed_parents(parent_model, parent_key) -%}
+    (
+        select {{ parent_key }} from {{ ref(parent_model) }}
+        where _state_changed_at > (select watermark.built_at from watermark)
+    )
+{%- endmacro %}
+
+
+{#-
+  A parent row "exists" for a child (spec "Foreign keys"): the source holds it, i.e. it
+  is in the parent model and not hard-deleted, unless the child was hard-deleted too
+  (a delete carried to both keeps its foreign key).
+-#}
+{% macro dispatch_parent_resolves(child_alias, parent_alias, parent_key) -%}
+    ({{ parent_alias }}.{{ parent_key }} is not null
+        and ({{ parent_alias }}.deleted_at is null or {{ child_alias }}.deleted_at is not null))
+{%- endmacro %}
+
+
+{#-
+  rejection_code and rejection_reason from an ordered list of rules (first that
+  applies), each a dict: when (SQL condition), code (text), reason (SQL text expression).
+-#}
+{% macro dispatch_rejection_columns(rules) -%}
+    {%- if rules | length == 0 -%}
+        cast(null as {{ dbt.type_string() }}) as rejection_code,
+        cast(null as {{ dbt.type_string() }}) as rejection_reason
+    {%- else -%}
+        case
+            {%- for rule in rules %}
+            when {{ rule.when }} then '{{ rule.code }}'
+            {%- endfor %}
+        end as rejection_code,
+        case
+            {%- for rule in rules %}
+            when {{ rule.when }} then {{ rule.reason }}
+            {%- endfor %}
+        end as rejection_reason
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#-
+  The rules of one foreign key: a required one whose parent does not exist is an
+  orphan (rejected), any whose parent is rejected is rejected in turn. An optional
+  orphan is not a rejection: the column becomes null and dispatch_data_quality_warnings
+  reports it.
+-#}
+{% macro dispatch_foreign_key_rules(column, child_alias, parent_alias, parent_key, source_fk, source_table, required) -%}
+    {%- set resolves = dispatch_parent_resolves(child_alias, parent_alias, parent_key) -%}
+    {%- set named = dbt.concat(["'" ~ column ~ ": " ~ source_table ~ " '",
+                                dbt.cast(child_alias ~ '.' ~ source_fk, dbt.type_string())]) -%}
+    {%- set rules = [] -%}
+    {%- if required -%}
+        {%- do rules.append({
+            'when': 'not ' ~ resolves,
+            'code': 'orphan_' ~ column,
+            'reason': "case when " ~ child_alias ~ "." ~ source_fk ~ " is null then '" ~ column ~ ": "
+                ~ source_table ~ " id is null' when " ~ parent_alias ~ "." ~ parent_key ~ " is null then "
+                ~ dbt.concat([named, "' does not exist in the source'"]) ~ " else "
+                ~ dbt.concat([named, "' was deleted in the source'"]) ~ " end",
+        }) -%}
+    {%- endif -%}
+    {%- do rules.append({
+        'when': resolves ~ ' and ' ~ parent_alias ~ '.rejection_code is not null',
+        'code': 'rejected_parent_' ~ column,
+        'reason': dbt.concat([named, "' is rejected (children of rejected rows are rejected in turn)'"]),
+    }) -%}
+    {{- return(rules) -}}
+{%- endmacro %}
+
+
+{#-
+  `_state_changed_at` of a row: this build's time when the row is new or its state as
+  its children see it changed (deleted or not, rejected or not), else the time it had.
+  Expects the previous version joined as `previous` on incremental builds.
+-#}
+{% macro dispatch_state_changed_at(alias, legacy_key) -%}
+    {%- if is_incremental() -%}
+    case
+        when
+            previous.{{ legacy_key }} is null
+            or (previous.deleted_at is null) != ({{ alias }}.deleted_at is null)
+            or (previous.rejection_code is null) != ({{ alias }}.rejection_code is null)
+            then {{ dispatch_run_started_at() }}
+        else previous._state_changed_at
+    end
+    {%- else -%}
+    {{ dispatch_run_started_at() }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- An exact decimal type of any precision (the price before it is rounded). -#}
+{% macro dispatch_type_decimal() -%}
+    {{ return(adapter.dispatch('dispatch_type_decimal', 'propsync')()) }}
+{%- endmacro %}
+
+{% macro default__dispatch_type_decimal() -%}
+    {{ dbt.type_numeric() }}
+{%- endmacro %}
+
+{% macro postgres__dispatch_type_decimal() -%}
+    numeric
+{%- endmacro %}
+
+
+{#-
+  The legacy price (text) as the spec reads it: trimmed (any whitespace); a leading
+  `$` and every `,` removed. What is then an optionally signed decimal number
+  (digits with at most one point: 12, 12.5, 12., .5) is an amount; empty is 0.00.
+-#}
+{% macro dispatch_price_trimmed(price) -%}
+    {{ dispatch_trim_whitespace('coalesce(' ~ price ~ ", '')") }}
+{%- endmacro %}
+
+{% macro dispatch_price_cleaned(trimmed) -%}
+    {{ dbt.replace(regexp_replace_all(trimmed, '^[$]', ''), "','", "''") }}
+{%- endmacro %}
+
+{% macro dispatch_is_decimal_number(expression) -%}
+    {{ dispatch_regexp_like(expression, '^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)$') }}
+{%- endmacro %}
+
+
+{#- Rounded to 2 places, half away from zero (whatever the adapter's round() does). -#}
+{% macro dispatch_round_half_away_from_zero(expression) -%}
+    (sign({{ expression }}) * floor(abs({{ expression }}) * 100 + 0.5) / 100)
+{%- endmacro %}

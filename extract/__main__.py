@@ -1,7 +1,8 @@
 """`python -m extract <source>... [--full-refresh]`: land the sources in the warehouse.
 
-Sources: `rds`, `salesforce` (read-back), `propertyware`, `servicefusion` and `all`.
-Each prints one summary line;
+Sources: `rds`, `dispatch`, `salesforce` (read-back), `supabase` (read-back),
+`propertyware`, `servicefusion` and `all` (`dispatch` and `supabase` only when their
+database is configured). Each prints one summary line;
 an expected failure prints one line on stderr. Every named source is attempted,
 and the exit code is the worst one (2 configuration, 3 unreachable).
 
@@ -48,8 +49,12 @@ HELP = """Run the dlt pipelines of the named sources into the warehouse.
 Each source prints one summary line; the exit code is the worst one (0 success,
 2 configuration, 3 unreachable).
 
-dlt keeps the pipelines (rds_to_warehouse, salesforce_to_warehouse,
-propertyware_to_warehouse, servicefusion_to_warehouse) in
+`all` runs dispatch and supabase only when DISPATCH_DATABASE_URL and
+SUPABASE_DATABASE_URL are set.
+
+dlt keeps the pipelines (rds_to_warehouse, dispatch_to_warehouse,
+salesforce_to_warehouse, supabase_to_warehouse, propertyware_to_warehouse,
+servicefusion_to_warehouse) in
 <DLT_DATA_DIR>/pipelines, by default .local/dlt/pipelines of the project, and its
 log in <DLT_DATA_DIR>/extract.log. dlt's own commands, from the project folder:
 
@@ -64,13 +69,17 @@ app = typer.Typer(add_completion=False, rich_markup_mode=None)
 LOG_FILE_NAME = "extract.log"
 LOG_FILE_BYTES = 5 * 1024 * 1024
 
-ALL = tuple(SOURCES)  # the planned ones join once they exist
+def _all(settings: Settings) -> tuple[str, ...]:
+    """What `all` runs: every source, less the optional ones not configured."""
+    return tuple(
+        name for name, spec in SOURCES.items() if spec.in_all is None or spec.in_all(settings)
+    )
 
 
-def _selected(names: list[str]) -> list[str]:
+def _selected(names: list[str], settings: Settings) -> list[str]:
     chosen: list[str] = []
     for name in names:
-        for expanded in ALL if name == "all" else (name,):
+        for expanded in _all(settings) if name == "all" else (name,):
             if expanded not in chosen:
                 chosen.append(expanded)
     return chosen
@@ -195,16 +204,16 @@ def main(
     if planned:
         errors.print(f"[red]error:[/red] source {', '.join(planned)} is not available yet")
         raise typer.Exit(EXIT_CONFIG)
-    selected = _selected(sources)
-    resources = tuple(resource or ())
-    if resources and len(selected) != 1:
-        errors.print("[red]error:[/red] --resource needs exactly one source")
-        raise typer.Exit(EXIT_CONFIG)
     try:
         settings = load_settings()
     except ConfigurationError as error:
         errors.print(f"[red]error:[/red] {escape(str(error))}")
         raise typer.Exit(EXIT_CONFIG) from None
+    selected = _selected(sources, settings)
+    resources = tuple(resource or ())
+    if resources and len(selected) != 1:
+        errors.print("[red]error:[/red] --resource needs exactly one source")
+        raise typer.Exit(EXIT_CONFIG)
 
     # dlt keeps pipeline state and writes config/telemetry files under DLT_DATA_DIR;
     # point it at the project, not the user's home, and keep usage data local.

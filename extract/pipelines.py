@@ -8,14 +8,16 @@ line never holds a secret (dlt and driver messages can carry connection strings)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import dlt
+import psycopg
 from dlt.common.pipeline import LoadInfo
 from dlt.extract import DltSource
 from dlt.pipeline.exceptions import PipelineStepFailed
@@ -23,6 +25,9 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from common.http import HttpError, PolicySession, ServiceUnavailable, TlsError, policy_session
 from common.redaction import redact, register_secrets
 from common.settings import ConfigurationError, Settings, sandbox_dir
+from extract.dispatch import DATASET as DISPATCH_DATASET
+from extract.dispatch import MARKER_METRIC, WarehouseReadError, dispatch
+from extract.dispatch import TABLES as DISPATCH_TABLES
 from extract.propertyware import AUTH_MESSAGE as PROPERTYWARE_AUTH_MESSAGE
 from extract.propertyware import DATASET as PROPERTYWARE_DATASET
 from extract.propertyware import TABLES as PROPERTYWARE_TABLES
@@ -36,12 +41,32 @@ from extract.salesforce import SalesforceAuthError, SalesforceError, salesforce
 from extract.servicefusion import DATASET as SERVICEFUSION_DATASET
 from extract.servicefusion import TABLES as SERVICEFUSION_TABLES
 from extract.servicefusion import ServiceFusionAuthError, ServiceFusionError, servicefusion
+from extract.supabase import DATASET as SUPABASE_DATASET
+from extract.supabase import TABLES as SUPABASE_TABLES
+from extract.supabase import supabase
 
 EXIT_CONFIG = 2
 EXIT_UNREACHABLE = 3
 
 # Contract sources (docs/commands.md) that this package does not serve yet.
-PLANNED_SOURCES = ("dispatch", "supabase")
+PLANNED_SOURCES: tuple[str, ...] = ()
+
+# dlt's settings for a source on the fast path (connectorx -> parquet -> ADBC), as the
+# run's defaults: a variable the user exports wins. Measured in
+# benchmarks/results/extract_dispatch.md (2M rows on 2 cores).
+FAST_PATH_CONFIG: dict[str, str] = {
+    # Parquet files of at most this many rows: a load job reads its file one row group
+    # (one Arrow batch) at a time, but pyarrow's buffers grow with the file.
+    "DATA_WRITER__FILE_MAX_ITEMS": "500000",
+    # One ADBC copy per core: more only queue on the server and add memory.
+    "LOAD__WORKERS": "2",
+    # The files of a loaded package are a copy of the data (hundreds of MiB at 2M
+    # rows): dlt's trace keeps the counts, the warehouse the rows.
+    "LOAD__DELETE_COMPLETED_JOBS": "true",
+}
+# ... and of its destination: no unique index on `_dlt_id` (dlt's default). Nothing
+# reads by it, and maintaining it doubled the load of a first extract.
+FAST_PATH_DESTINATION: dict[str, Any] = {"create_indexes": False}
 
 
 class ExtractError(RuntimeError):
@@ -59,11 +84,20 @@ class SourceSpec:
     dataset: str
     tables: tuple[str, ...]
     # The source; every HTTP session it talks through is appended to the list, so
-    # that the run can report its requests and rate-limit waits per API.
-    build: Callable[[Settings, list[PolicySession]], DltSource]
+    # that the run can report its requests and rate-limit waits per API. The flag says
+    # the run loads everything (a full refresh; a first load on the fast path).
+    build: Callable[[Settings, list[PolicySession], bool], DltSource]
     disposition: str
     # An HTTP source: how its failures read (None for the database sources).
     http: Callable[[Settings], HttpFailures] | None = None
+    # A database source: where it is, safe to print ("RDS database (RDS_DATABASE_URL)").
+    where: str | None = None
+    # A Postgres source on dlt's fast path (FAST_PATH_CONFIG); a missing raw table
+    # makes its run a full load, which replaces instead of merging.
+    fast_path: bool = False
+    # Whether `all` runs it: None always (unconfigured, it fails); else only when this
+    # says the user configured it.
+    in_all: Callable[[Settings], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -78,13 +112,27 @@ class HttpFailures:
     api_error: type[BaseException]
 
 
-def _rds_source(settings: Settings, _sessions: list[PolicySession]) -> DltSource:
+def _rds_source(settings: Settings, _sessions: list[PolicySession], _full: bool) -> DltSource:
     if settings.rds.database_url is None:
         raise ExtractError("RDS_DATABASE_URL is not set", EXIT_CONFIG)
     return rds(credentials=settings.rds.database_url.get_secret_value())
 
 
-def _salesforce_source(settings: Settings, sessions: list[PolicySession]) -> DltSource:
+def _dispatch_source(settings: Settings, _sessions: list[PolicySession], full: bool) -> DltSource:
+    if settings.dispatch.database_url is None:
+        raise ExtractError("DISPATCH_DATABASE_URL is not set", EXIT_CONFIG)
+    return dispatch(credentials=settings.dispatch.database_url.get_secret_value(), full=full)
+
+
+def _supabase_source(settings: Settings, _sessions: list[PolicySession], full: bool) -> DltSource:
+    if settings.supabase.database_url is None:
+        raise ExtractError("SUPABASE_DATABASE_URL is not set", EXIT_CONFIG)
+    return supabase(credentials=settings.supabase.database_url.get_secret_value(), full=full)
+
+
+def _salesforce_source(
+    settings: Settings, sessions: list[PolicySession], _full: bool
+) -> DltSource:
     missing = [
         name for name, value in (
             ("SALESFORCE_INSTANCE_URL", settings.salesforce.instance_url),
@@ -110,7 +158,9 @@ def _salesforce_source(settings: Settings, sessions: list[PolicySession]) -> Dlt
     return salesforce(settings, session)
 
 
-def _servicefusion_source(settings: Settings, sessions: list[PolicySession]) -> DltSource:
+def _servicefusion_source(
+    settings: Settings, sessions: list[PolicySession], _full: bool
+) -> DltSource:
     missing = settings.servicefusion.missing()
     if missing:
         raise ExtractError(f"{', '.join(missing)} not set", EXIT_CONFIG)
@@ -124,7 +174,9 @@ def _servicefusion_source(settings: Settings, sessions: list[PolicySession]) -> 
     return servicefusion(settings, session)
 
 
-def _propertyware_source(settings: Settings, sessions: list[PolicySession]) -> DltSource:
+def _propertyware_source(
+    settings: Settings, sessions: list[PolicySession], _full: bool
+) -> DltSource:
     missing = settings.propertyware.missing()
     if missing:
         raise ExtractError(f"{', '.join(name.upper() for name in missing)} not set", EXIT_CONFIG)
@@ -144,7 +196,20 @@ def _propertyware_source(settings: Settings, sessions: list[PolicySession]) -> D
 
 SOURCES: dict[str, SourceSpec] = {
     "rds": SourceSpec(
-        "rds", "rds_to_warehouse", RDS_DATASET, tuple(RDS_TABLES), _rds_source, "merged"
+        "rds", "rds_to_warehouse", RDS_DATASET, tuple(RDS_TABLES), _rds_source, "merged",
+        where="RDS database (RDS_DATABASE_URL)",
+    ),
+    # The legacy dispatch database and the Supabase read-back: run by `all` only when
+    # configured, so a warehouse of the other slices needs no dispatch at all.
+    "dispatch": SourceSpec(
+        "dispatch", "dispatch_to_warehouse", DISPATCH_DATASET, tuple(DISPATCH_TABLES),
+        _dispatch_source, "merged", where="dispatch database (DISPATCH_DATABASE_URL)",
+        fast_path=True, in_all=lambda settings: settings.dispatch.database_url is not None,
+    ),
+    "supabase": SourceSpec(
+        "supabase", "supabase_to_warehouse", SUPABASE_DATASET, tuple(SUPABASE_TABLES),
+        _supabase_source, "merged", where="Supabase database (SUPABASE_DATABASE_URL)",
+        fast_path=True, in_all=lambda settings: settings.supabase.database_url is not None,
     ),
     "salesforce": SourceSpec(
         "salesforce", "salesforce_to_warehouse", SALESFORCE_DATASET, (SALESFORCE_TABLE,),
@@ -184,7 +249,7 @@ def dlt_data_dir() -> Path:
     return Path(configured) if configured else sandbox_dir() / "dlt"
 
 
-def warehouse_destination(settings: Settings) -> Any:
+def warehouse_destination(settings: Settings, **options: Any) -> Any:
     """dlt's postgres destination from the PG* settings (fields, so no URL quoting)."""
     return dlt.destinations.postgres(
         credentials={
@@ -194,8 +259,23 @@ def warehouse_destination(settings: Settings) -> Any:
             "username": settings.warehouse.user,
             "password": settings.warehouse.password.get_secret_value(),
             "database": settings.warehouse.database,
-        }
+        },
+        **options,
     )
+
+
+@contextlib.contextmanager
+def dlt_defaults(values: Mapping[str, str]) -> Iterator[None]:
+    """dlt settings (environment variables) for the length of one run; a variable
+    already set, by the user or an earlier default, keeps its value."""
+    added = [name for name in values if name not in os.environ]
+    for name in added:
+        os.environ[name] = values[name]
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
 
 
 def build_pipeline(spec: SourceSpec, settings: Settings, pipelines_dir: Path | None = None) -> Any:
@@ -203,9 +283,10 @@ def build_pipeline(spec: SourceSpec, settings: Settings, pipelines_dir: Path | N
     # every raw table carries them, whichever backend read it.
     os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
     os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID", "true")
+    options = FAST_PATH_DESTINATION if spec.fast_path else {}
     return dlt.pipeline(
         pipeline_name=spec.pipeline_name,
-        destination=warehouse_destination(settings),
+        destination=warehouse_destination(settings, **options),
         dataset_name=spec.dataset,
         pipelines_dir=str(pipelines_dir or dlt_data_dir() / "pipelines"),
         progress=None,
@@ -285,9 +366,10 @@ def extract_source(
     register_secrets(settings)
     started = time.monotonic()
     sessions: list[PolicySession] = []
+    full = full_refresh or (spec.fast_path and _raw_tables_missing(spec, settings))
     try:
         pipeline = build_pipeline(spec, settings, pipelines_dir)
-        source = spec.build(settings, sessions)
+        source = spec.build(settings, sessions, full)
         if resources:
             unknown = sorted(set(resources) - set(source.resources))
             if unknown:
@@ -297,7 +379,8 @@ def extract_source(
                     EXIT_CONFIG,
                 )
             source = source.with_resources(*resources)
-        info: LoadInfo = pipeline.run(source, refresh="drop_data" if full_refresh else None)
+        with dlt_defaults(FAST_PATH_CONFIG if spec.fast_path else {}):
+            info: LoadInfo = pipeline.run(source, refresh="drop_data" if full else None)
         info.raise_on_failed_jobs()
     except ExtractError:
         raise
@@ -307,9 +390,9 @@ def extract_source(
         for session in sessions:
             session.close()
     counts = pipeline.last_trace.last_normalize_info.row_counts if pipeline.last_trace else {}
-    deleted = _deleted_counts(pipeline, spec)
+    deleted, markers = _deleted_counts(pipeline, spec)
     rows = {
-        table: int(counts.get(table, 0)) - deleted.get(table, 0) for table in spec.tables
+        table: int(counts.get(table, 0)) - markers.get(table, 0) for table in spec.tables
     }
     ran = tuple(resources) or tuple(source.selected_resources)
     return SourceResult(
@@ -318,23 +401,43 @@ def extract_source(
     )
 
 
-def _deleted_counts(pipeline: Any, spec: SourceSpec) -> dict[str, int]:
-    """Rows deleted per table: the DELETED_METRIC of the `<table>_deletes` resources.
+def _deleted_counts(pipeline: Any, spec: SourceSpec) -> tuple[dict[str, int], dict[str, int]]:
+    """Rows deleted per table, and marker rows written per table: the DELETED_METRIC
+    and MARKER_METRIC of the `<table>_deletes` resources.
 
     dlt counts a delete marker as a row of its table (normalize), and its writer
     metrics go to whichever resource the table is registered to, so the count
-    comes from the resource's own custom metric.
+    comes from the resource's own custom metric. A marker is a deleted row unless the
+    resource says otherwise (a full refresh of dispatch writes the rows deleted earlier
+    back with their mark).
     """
     trace = pipeline.last_trace
     extract_info = trace.last_extract_info if trace else None
     deleted = dict.fromkeys(spec.tables, 0)
+    markers = dict.fromkeys(spec.tables, 0)
     for step_metrics in extract_info.metrics.values() if extract_info else ():
         for metrics in step_metrics:
             for resource, writer in metrics["resource_metrics"].items():
                 table = resource.removesuffix(DELETES_SUFFIX)
                 if resource.endswith(DELETES_SUFFIX) and table in deleted:
-                    deleted[table] += int(writer.custom_metrics.get(DELETED_METRIC, 0))
-    return deleted
+                    custom = writer.custom_metrics
+                    deleted[table] += int(custom.get(DELETED_METRIC, 0))
+                    markers[table] += int(custom.get(MARKER_METRIC, custom.get(DELETED_METRIC, 0)))
+    return deleted, markers
+
+
+def _raw_tables_missing(spec: SourceSpec, settings: Settings) -> bool:
+    """Whether a raw table of `spec` is not in the warehouse (a first load)."""
+    names = [f"{spec.dataset}.{table}" for table in spec.tables]
+    try:
+        with psycopg.connect(settings.warehouse.dsn(), connect_timeout=10) as conn:
+            row = conn.execute(
+                "select count(*) from unnest(%s::text[]) as t(name)"
+                " where to_regclass(name) is null", (names,)
+            ).fetchone()
+    except psycopg.Error as error:
+        raise classify(error, spec, settings, side="warehouse") from None
+    return bool(row and row[0])
 
 
 # -- failures ---------------------------------------------------------------------------
@@ -371,16 +474,23 @@ _UNREACHABLE_DB = (
 )
 
 
-def classify(error: BaseException, spec: SourceSpec, settings: Settings) -> ExtractError:
-    """Map a failed run to one printable line and an exit code."""
+def classify(
+    error: BaseException, spec: SourceSpec, settings: Settings, side: str | None = None
+) -> ExtractError:
+    """Map a failed run to one printable line and an exit code (`side`: "warehouse"
+    when only the warehouse was talked to)."""
     causes = list(_causes(error))
     if spec.http is not None:
         found = _classify_http(causes, spec.name, spec.http(settings))
         if found is not None:
             return found
-    side = _failed_side(causes, spec, settings)
+    side = (
+        f"warehouse {settings.warehouse.label()}" if side == "warehouse"
+        or any(isinstance(cause, WarehouseReadError) for cause in causes)
+        else _failed_side(causes, spec, settings)
+    )
     for cause in causes:
-        if type(cause).__module__.startswith(("psycopg", "sqlalchemy")):
+        if type(cause).__module__.startswith(("psycopg", "sqlalchemy")) or _is_connectorx(cause):
             message = redact(_first_line(getattr(cause, "orig", None) or cause))
             lowered = str(cause).lower()
             if any(marker in lowered for marker in _UNREACHABLE_DB):
@@ -430,6 +540,15 @@ def _classify_http(
     return None
 
 
+def _is_connectorx(error: BaseException) -> bool:
+    """connectorx (the fast path's reader) fails with a bare RuntimeError."""
+    if isinstance(error, WarehouseReadError):
+        return True
+    return type(error) is RuntimeError and any(
+        marker in str(error) for marker in ("db error:", "error connecting to server")
+    )
+
+
 def _failed_side(causes: list[BaseException], spec: SourceSpec, settings: Settings) -> str:
     """Which database failed, safe to print: dlt names the failed step (sync, extract,
     normalize, load); only `extract` reads the source. Without a step the source
@@ -437,4 +556,4 @@ def _failed_side(causes: list[BaseException], spec: SourceSpec, settings: Settin
     steps = [c.step for c in causes if isinstance(c, PipelineStepFailed)]
     if steps and steps[0] != "extract":
         return f"warehouse {settings.warehouse.label()}"
-    return "RDS database (RDS_DATABASE_URL)" if spec.name == "rds" else f"{spec.name} source"
+    return spec.where or f"{spec.name} source"

@@ -1,0 +1,440 @@
+"""dlt source over the legacy dispatch Postgres (docs/dispatch_supabase.md, "Raw layer")
+-> dataset `raw_dispatch`.
+
+One `sql_table` resource per table of contracts.md section 6, same table and column
+names, on dlt's fast path for Postgres: connectorx streams each query as Arrow record
+batches (`backend="connectorx"`, `return_type="arrow_stream"`), dlt writes them as
+parquet and the postgres destination loads parquet through ADBC (binary COPY). No row
+ever becomes a Python object. The tables are merged on `id` and read incrementally on
+`updated_at` with a look-back (`incremental(lag=...)`): each run re-reads the last
+LOOKBACK_SECONDS before the highest `updated_at` already loaded, so a row whose
+transaction committed after the previous run had read past its `updated_at` is still
+caught; the re-read rows merge by key (dlt's delete-insert merge deduplicates the staged
+rows on `id`). `dispatch_patient_status` (five rows, no `updated_at`) is replaced.
+
+Keys, not rows, find what an incremental read cannot see. Each merged table has a
+second resource, `<table>_deletes`, that compares the source's key set with the raw
+table's (one key-only query on each side, compared as Arrow arrays) and yields:
+
+- for a key the source no longer holds (a hard delete): the raw row as it was last
+  loaded with `_dispatch_deleted_at` set to the time of detection. The row stays in raw
+  with that mark; the models turn it into a soft delete. A mark, once set, keeps its
+  time on later runs.
+- for a key the source holds that raw lacks or has marked deleted, and whose
+  `updated_at` is older than what this run's incremental read re-reads: the source row,
+  unmarked (a key that reappears, or a row committed later than the look-back allows).
+  The newer rows come from the incremental read itself, so the two resources never
+  yield the same key in a run.
+
+`_dispatch_deleted_at` is null in every row the incremental read yields (its query
+selects a typed null), so a key that comes back is unmarked by the merge.
+
+A first load (a raw table missing) and a full refresh load with `replace` instead of
+`merge`: straight into the raw tables, without a staging copy and its deduplication.
+The rows a full refresh no longer finds in the source are written again from raw with
+their mark, so the models keep seeing those deletes.
+
+connectorx ends each stream with an empty batch, and ADBC refuses a parquet file
+without rows (`_EmptyBatches`). The speed and memory figures are in
+benchmarks/results/extract_dispatch.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import dlt
+import pyarrow as pa
+import pyarrow.compute as pc
+import sqlalchemy as sa
+from dlt.common.configuration.specs import ConnectionStringCredentials
+from dlt.extract import DltResource
+from dlt.sources.sql_database import sql_table
+from sqlalchemy.dialects import postgresql
+
+from extract.rds import DELETED_METRIC, DELETES_SUFFIX
+
+DATASET = "raw_dispatch"
+# null while the source holds the row; the time the extract found its key gone
+DELETED_AT = "_dispatch_deleted_at"
+PRIMARY_KEY = "id"
+CURSOR = "updated_at"
+# The look-back of every incremental read: longer than any legacy transaction runs.
+LOOKBACK_SECONDS = 300.0
+# Rows per Arrow batch, and so per parquet row group: what one batch costs in memory.
+BATCH_ROWS = 100_000
+# Keys per `= any(...)` query when rows are read back by key.
+KEYS_PER_QUERY = 50_000
+# The custom resource metric holding the rows `<table>_deletes` wrote from raw (marks),
+# when they are more than the keys it found deleted (DELETED_METRIC).
+MARKER_METRIC = "marker_rows"
+
+# table -> its cursor column; None: replaced on every run (no updated_at)
+TABLES: dict[str, str | None] = {
+    "dispatch_office": CURSOR,
+    "dispatch_user": CURSOR,
+    "dispatch_doctor": CURSOR,
+    "dispatch_patient_status": None,
+    "dispatch_patient": CURSOR,
+    "dispatch_instruction": CURSOR,
+    "dispatch_operation": CURSOR,
+}
+
+Credentials = ConnectionStringCredentials | str
+
+
+def connection_url(credentials: Credentials) -> str:
+    """A plain `postgresql://` URL (connectorx takes no SQLAlchemy driver suffix)."""
+    if isinstance(credentials, ConnectionStringCredentials):
+        credentials = credentials.to_native_representation()
+    url = sa.engine.make_url(credentials)
+    return url.set(drivername=url.get_backend_name()).render_as_string(hide_password=False)
+
+
+def read_arrow(url: str, query: str) -> pa.Table:
+    """One query through connectorx, temporal columns in microseconds like dlt's."""
+    import connectorx as cx
+    from dlt.common.libs.pyarrow import cast_connectorx_temporal_columns
+
+    table = cx.read_sql(url, query, return_type="arrow")
+    return cast_connectorx_temporal_columns(table)
+
+
+class WarehouseReadError(RuntimeError):
+    """A key comparison could not read the warehouse (the source reads raise as they are)."""
+
+
+def _is_json(column: sa.Column[Any]) -> bool:
+    return isinstance(column.type, sa.JSON | postgresql.JSON | postgresql.JSONB)
+
+
+def json_as_text(column_type: Any) -> Any:
+    """sql_table's type adapter: json and jsonb columns land as text.
+
+    connectorx re-serialises json (`1.50` becomes `1.5`, keys re-ordered), so the query
+    casts them to text (`text_json_columns`) and the raw column keeps the source's text
+    exactly. A dlt `json` column would be Postgres `json` when loaded from parquet but
+    `jsonb` when a table is first created without rows (then loaded from insert
+    statements), and ADBC cannot load jsonb: text is the one type both paths share.
+    """
+    if isinstance(column_type, sa.JSON | postgresql.JSON | postgresql.JSONB):
+        return sa.Text()
+    return None
+
+
+def text_json_columns(query: sa.Select[Any], table: sa.Table) -> sa.Select[Any]:
+    """sql_table's query adapter: json columns read as their text."""
+    if not any(_is_json(column) for column in table.columns):
+        return query
+    return query.with_only_columns(
+        *(sa.cast(c, sa.Text).label(c.name) if _is_json(c) else c for c in table.columns),
+        maintain_column_froms=True,
+    )
+
+
+def _with_live_mark(query: sa.Select[Any], table: sa.Table) -> sa.Select[Any]:
+    """Every row the source holds carries `_dispatch_deleted_at` null, typed, so the
+    column exists from the first load and a merged row clears an earlier mark."""
+    null = sa.cast(sa.null(), postgresql.TIMESTAMP(timezone=True)).label(DELETED_AT)
+    return text_json_columns(query, table).add_columns(null)
+
+
+def raw_table_exists(table: str) -> bool:
+    """Whether the running pipeline's dataset holds `table` (keys cannot be compared
+    with a table never loaded)."""
+    pipeline = dlt.current.pipeline()
+    with pipeline.sql_client() as client:
+        qualified = client.make_qualified_table_name(table)
+        with client.execute_query("select to_regclass(%s)", qualified) as cursor:
+            row = cursor.fetchone()
+    return bool(row and row[0])
+
+
+def _warehouse() -> tuple[str, Callable[[str], str]]:
+    """The running pipeline's warehouse as a connectorx URL, and how it names a table."""
+    pipeline = dlt.current.pipeline()
+    with pipeline.sql_client() as client:
+        return connection_url(client.credentials.to_native_representation()), (
+            client.make_qualified_table_name
+        )
+
+
+def read_warehouse(url: str, query: str) -> pa.Table:
+    """`read_arrow` on the warehouse: a failure says so (the extract step's errors are
+    otherwise the source's)."""
+    try:
+        return read_arrow(url, query)
+    except RuntimeError as error:
+        raise WarehouseReadError(str(error)) from error
+
+
+class EmptyBatches:
+    """A map step that drops empty Arrow batches before they reach a parquet file.
+
+    ADBC refuses to load a parquet file without rows, and connectorx ends every stream
+    with an empty batch: written after a file rotation (DATA_WRITER__FILE_MAX_ITEMS, a
+    limit the rows reach exactly) or alone (an empty table, an incremental read that
+    found nothing), it would be such a file. One empty batch is kept when it is the
+    first, so that the source has no row, and the raw table must still be created or
+    emptied (a replaced table; a table never loaded): it is loaded from an insert
+    statement file instead of parquet, which an empty file does not break.
+    """
+
+    def __init__(self, table: str, replaced: bool) -> None:
+        self.table = table
+        self.replaced = replaced
+        self.first = True
+
+    def __call__(self, item: Any) -> Any:
+        first, self.first = self.first, False
+        if not isinstance(item, pa.Table | pa.RecordBatch) or item.num_rows:
+            return item
+        if first and (self.replaced or not raw_table_exists(self.table)):
+            return dlt.mark.with_hints(item, dlt.mark.make_hints(file_format="insert_values"))
+        return None
+
+
+def arrow_table(
+    credentials: Credentials,
+    table: str,
+    *,
+    schema: str,
+    cursor: str | None,
+    lookback_seconds: float,
+    batch_rows: int,
+    write_disposition: str,
+    primary_key: str = PRIMARY_KEY,
+    query_adapter: Callable[[sa.Select[Any], sa.Table], sa.Select[Any]] = text_json_columns,
+) -> DltResource:
+    """`sql_table` on the fast path: connectorx Arrow batches, parquet, ADBC."""
+    resource = sql_table(
+        credentials=credentials,
+        table=table,
+        schema=schema,
+        # Full reflection keeps the source's types even for columns null in every row.
+        reflection_level="full",
+        backend="connectorx",
+        backend_kwargs={"return_type": "arrow_stream", "batch_size": batch_rows},
+        chunk_size=batch_rows,
+        incremental=dlt.sources.incremental(cursor, lag=lookback_seconds) if cursor else None,
+        write_disposition=write_disposition,  # type: ignore[arg-type]
+        primary_key=primary_key,
+        type_adapter_callback=json_as_text,
+        query_adapter_callback=query_adapter,
+    )
+    resource.apply_hints(file_format="parquet")
+    return resource.add_map(EmptyBatches(table, replaced=write_disposition == "replace"))
+
+
+@dataclass(frozen=True)
+class KeyScan:
+    """What `<table>_deletes` compares and how it reads rows back, for one table."""
+
+    table: str
+    schema: str
+    # SQL array types of the key in the source and in raw (`= any('{...}'::int[])`)
+    source_key_type: str
+    raw_key_type: str
+    cursor: str
+    lookback_seconds: float
+
+
+def _ids_literal(ids: pa.Array, sql_type: str) -> str:
+    values = ",".join(str(value) for value in ids.to_pylist())
+    return f"'{{{values}}}'::{sql_type}"
+
+
+def source_select(url: str, schema: str, table: str, extra: str = "") -> str:
+    """`select <columns> from <table>` with json columns as text, as sql_table reads."""
+    columns = read_arrow(
+        url,
+        "select column_name, data_type from information_schema.columns"
+        f" where table_schema = '{schema}' and table_name = '{table}'"
+        " order by ordinal_position",
+    ).to_pylist()
+    names = ", ".join(
+        f'"{c["column_name"]}"::text as "{c["column_name"]}"'
+        if c["data_type"] in ("json", "jsonb") else f'"{c["column_name"]}"'
+        for c in columns
+    )
+    return f'select {names}{extra} from "{schema}"."{table}"'
+
+
+@dataclass
+class KeyChanges:
+    """The outcome of one key comparison (Arrow arrays of keys)."""
+
+    gone: pa.Array  # in raw and unmarked, not in the source
+    still_gone: pa.Array  # in raw and marked, not in the source
+    back: pa.Array  # in the source, missing from raw or marked there
+    since: datetime | None  # `back` rows older than this are not re-read incrementally
+    raw: str  # the raw table, qualified
+    # raw's columns (dlt's own left out), nullable: the one Arrow schema that the
+    # resource yields, whether a batch comes from raw or from the source
+    schema: pa.Schema
+
+
+def compare_keys(
+    scan: KeyScan, source_url: str, mark: str | None, state: dict[str, Any]
+) -> KeyChanges | None:
+    """Compare the source's keys with raw's; None before raw exists.
+
+    `mark` is the column whose non-null value says the raw row is already gone (None:
+    deleted rows leave raw). `state` (the resource's dlt state) keeps the highest
+    `updated_at` raw has held, which is the incremental read's last value: the rows the
+    next incremental read re-reads start `lookback_seconds` before it.
+    """
+    if not raw_table_exists(scan.table):
+        return None
+    warehouse, qualify = _warehouse()
+    raw = qualify(scan.table)
+    gone_expr = f"{mark} is not null" if mark else "false"
+    landed = read_warehouse(
+        warehouse, f"select {PRIMARY_KEY} as k, {gone_expr} as gone from {raw}"
+    )
+    newest = read_warehouse(warehouse, f"select max({scan.cursor}) as m from {raw}")["m"][0]
+    if newest.is_valid:
+        seen = newest.as_py()
+        if state.get("high_water") is None or seen > datetime.fromisoformat(state["high_water"]):
+            state["high_water"] = seen.isoformat()
+    since = (datetime.fromisoformat(state["high_water"]) - timedelta(
+        seconds=scan.lookback_seconds)) if state.get("high_water") else None
+    present = read_arrow(
+        source_url, f'select {PRIMARY_KEY} as k from "{scan.schema}"."{scan.table}"'
+    )["k"].combine_chunks()
+    keys = landed["k"].combine_chunks().cast(present.type)
+    marked = landed["gone"].combine_chunks()
+    in_source = pc.is_in(keys, value_set=present)
+    gone = keys.filter(pc.and_(pc.invert(in_source), pc.invert(marked)))
+    # source keys missing from raw, and raw keys marked gone that the source holds again
+    missing = present.filter(pc.invert(pc.is_in(present, value_set=keys)))
+    returned = keys.filter(pc.and_(in_source, marked))
+    back = pa.concat_arrays([missing, returned])
+    still_gone = keys.filter(pc.and_(pc.invert(in_source), marked))
+    columns = read_warehouse(warehouse, f"select * from {raw} limit 0").schema
+    schema = pa.schema([
+        _utc(field).with_nullable(True) for field in columns if not field.name.startswith("_dlt_")
+    ])
+    return KeyChanges(gone, still_gone, back, since, raw, schema)
+
+
+def _utc(field: pa.Field) -> pa.Field:
+    """Timestamps with a time zone as connectorx reads them from the source (`UTC`)."""
+    kind = field.type
+    if pa.types.is_timestamp(kind) and kind.tz is not None:
+        return field.with_type(pa.timestamp(kind.unit, "UTC"))
+    return field
+
+
+def key_batches(ids: pa.Array) -> Iterator[pa.Array]:
+    """`ids` in slices of KEYS_PER_QUERY."""
+    for start in range(0, len(ids), KEYS_PER_QUERY):
+        yield ids.slice(start, KEYS_PER_QUERY)
+
+
+def rows_back(
+    scan: KeyScan, source_url: str, changes: KeyChanges, extra: str
+) -> Iterator[pa.Table]:
+    """The source rows of `changes.back` that the incremental read does not re-read."""
+    older = (
+        f" and {scan.cursor} < '{changes.since.isoformat()}'" if changes.since else ""
+    )
+    select = source_select(source_url, scan.schema, scan.table, extra)
+    for ids in key_batches(changes.back):
+        rows = read_arrow(
+            source_url,
+            f"{select} where {PRIMARY_KEY} = any({_ids_literal(ids, scan.source_key_type)})"
+            f"{older}",
+        )
+        if rows.num_rows:
+            yield rows.select(changes.schema.names).cast(changes.schema)
+
+
+def raw_rows(scan: KeyScan, changes: KeyChanges, ids: pa.Array) -> pa.Table:
+    """The raw rows of `ids` as last loaded, without dlt's own columns."""
+    warehouse, _ = _warehouse()
+    rows = read_warehouse(
+        warehouse,
+        f"select * from {changes.raw}"
+        f" where {PRIMARY_KEY} = any({_ids_literal(ids, scan.raw_key_type)})",
+    )
+    return rows.select(changes.schema.names).cast(changes.schema)
+
+
+def _set_column(rows: pa.Table, name: str, values: pa.Array) -> pa.Table:
+    index = rows.column_names.index(name)
+    return rows.set_column(index, pa.field(name, values.type), values)
+
+
+def _dispatch_deletes(
+    credentials: Credentials, scan: KeyScan, full: bool, columns: Any
+) -> DltResource:
+    """`<table>_deletes`: marks hard deletes, restores rows the incremental read misses.
+
+    `columns` are the table resource's (reflected) hints: both resources write one
+    table through one writer, so dlt must shape their batches alike.
+    """
+
+    @dlt.resource(
+        name=scan.table + DELETES_SUFFIX,
+        table_name=scan.table,
+        write_disposition="replace" if full else "merge",
+        primary_key=PRIMARY_KEY,
+        columns=columns,
+        file_format="parquet",
+    )
+    def deletes() -> Iterator[pa.Table]:
+        source_url = connection_url(credentials)
+        changes = compare_keys(scan, source_url, DELETED_AT, dlt.current.resource_state())
+        if changes is None:
+            return
+        found = datetime.now(UTC)
+        gone = changes.gone
+        if full:
+            # raw is emptied: every key still gone is written back, with its mark
+            gone = pa.concat_arrays([gone, changes.still_gone])
+        metrics = dlt.current.resource_metrics()
+        metrics[DELETED_METRIC], metrics[MARKER_METRIC] = len(changes.gone), len(gone)
+        for ids in key_batches(gone):
+            rows = raw_rows(scan, changes, ids)
+            marks = pc.coalesce(
+                rows[DELETED_AT], pa.scalar(found, type=rows.schema.field(DELETED_AT).type)
+            ).combine_chunks()
+            yield _set_column(rows, DELETED_AT, marks)
+        if not full:
+            live = f", null::timestamptz as {DELETED_AT}"
+            yield from rows_back(scan, source_url, changes, live)
+
+    return deletes()
+
+
+@dlt.source(name="dispatch", max_table_nesting=0)
+def dispatch(
+    credentials: Credentials = dlt.secrets.value,
+    schema: str = "public",
+    lookback_seconds: float = LOOKBACK_SECONDS,
+    batch_rows: int = BATCH_ROWS,
+    full: bool = False,
+    tables: Sequence[str] = tuple(TABLES),
+) -> Iterable[DltResource]:
+    """The dispatch tables (`tables`, all by default) and their `<table>_deletes`.
+
+    `full` loads everything with `replace` (a first load, a full refresh: dlt's own
+    incremental state must be gone too, as `refresh="drop_data"` makes it); otherwise
+    the cursor tables merge incrementally.
+    """
+    for table in tables:
+        cursor = TABLES[table]
+        merged = cursor is not None and not full
+        resource = arrow_table(
+            credentials, table, schema=schema, cursor=cursor,
+            lookback_seconds=lookback_seconds, batch_rows=batch_rows,
+            write_disposition="merge" if merged else "replace", query_adapter=_with_live_mark,
+        )
+        yield resource
+        if cursor is not None:
+            scan = KeyScan(table, schema, "int[]", "bigint[]", cursor, lookback_seconds)
+            yield _dispatch_deletes(credentials, scan, full, resource.columns)

@@ -207,7 +207,7 @@ def run_logged(command: list[str], log: Path) -> int:
         ).returncode
 
 
-def _last_line(log: Path) -> str:
+def last_line(log: Path) -> str:
     try:
         lines = [line.strip() for line in log.read_text(errors="replace").splitlines()]
     except OSError:
@@ -373,7 +373,7 @@ class WorkOrderChain:
             entries = []
         entry = entries[0] if entries else {}
         if code != 0 or "error" in entry or not entry:
-            reason = entry.get("error") or _last_line(log) or f"exit {code}"
+            reason = entry.get("error") or last_line(log) or f"exit {code}"
             return [StepResult(step, "failed", seconds=seconds, detail=redact(reason),
                                exit_code=code or 3, started_at=started_at) for step in steps]
         rows: dict[str, int] = entry.get("rows", {})

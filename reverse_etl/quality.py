@@ -20,7 +20,9 @@ What the gate checks (`SUITES`, keyed by gate name), and nothing else:
   engine computed for this pass (count cap and share of the destination in one
   number); no bound when SAFE_MODE is off.
 
-Two suites: `rds_salesforce` (the RDS -> Salesforce properties syncs) and `workorders`
+Three suites: `rds_salesforce` (the RDS -> Salesforce properties syncs), `dispatch`
+(the dispatch -> Supabase syncs: keys of raw_dispatch and of the raw_supabase
+read-back, the price column's type) and `workorders`
 (the PropertyWare <-> ServiceFusion syncs: raw_propertyware's portfolios, buildings,
 units, leases and work orders, raw_servicefusion's customers and jobs; the
 ServiceFusion read-back's freshness, as a dataset and for the customers, which the
@@ -375,6 +377,49 @@ _RAW_WORKORDERS: tuple[TableChecks, ...] = (
     ),
 )
 
+DISPATCH_EXTRACT = "run `python -m extract dispatch` first"
+SUPABASE_EXTRACT = "run `python -m extract supabase` first"
+# Serial keys of the legacy schema: integer, or bigint when a loader widened them.
+SERIAL_TYPES = ("INTEGER", "BIGINT")
+
+# The raw tables the dispatch models read: the legacy source (its keys and the one
+# text column the money rules parse) and the Supabase read-back (its keys, which every
+# create/update decision and the uuid mapping compare with).
+_RAW_DISPATCH: tuple[TableChecks, ...] = (
+    *(
+        TableChecks(
+            f"raw_dispatch.{table}",
+            (*_key_checks("id", f"{table} id"), _types("id", SERIAL_TYPES), *extra),
+            hint=DISPATCH_EXTRACT,
+        )
+        for table, extra in (
+            ("dispatch_office", ()),
+            ("dispatch_user", ()),
+            ("dispatch_doctor", ()),
+            ("dispatch_patient_status", ()),
+            ("dispatch_patient", ()),
+            ("dispatch_instruction", ()),
+            # Text on purpose: the models parse it and reject what is not money.
+            ("dispatch_operation", (_types("price", TEXT_TYPES),)),
+        )
+    ),
+    *(
+        TableChecks(
+            f"raw_supabase.{table}",
+            (*_key_checks("id", f"Supabase {table} id"), *_key_checks(key, f"{table} {key}")),
+            hint=SUPABASE_EXTRACT,
+        )
+        for table, key in (
+            ("offices", "legacy_office_id"),
+            ("profiles", "legacy_user_id"),
+            ("doctors", "legacy_doctor_id"),
+            ("patients", "legacy_patient_id"),
+            ("cases", "legacy_instruction_id"),
+            ("operations", "legacy_operation_id"),
+        )
+    ),
+)
+
 # Gate name (`Sync.gate` in reverse_etl/registry.py) -> what it checks. A slice that
 # adds a destination or a source adds its entry here, or declares in the registry
 # why its syncs have none.
@@ -395,6 +440,12 @@ SUITES: Mapping[str, Suite] = MappingProxyType(
             # exists and every job's status; raw_propertyware is the source, read
             # incrementally (no change, no rows), so dbt's source freshness has it.
             datasets=MappingProxyType({"raw_servicefusion": SERVICEFUSION_EXTRACT}),
+        ),
+        "dispatch": Suite(
+            tables=_RAW_DISPATCH,
+            # Both sides are read incrementally (no change, no load), so a load's age
+            # says nothing of the extract's; none is required here.
+            datasets=MappingProxyType({}),
         ),
     }
 )

@@ -1,0 +1,96 @@
+"""The check after a push: does the destination now hold what the models prescribe?
+
+The dispatch -> Supabase slice validates after every real update pass (the spec's
+"zero tolerance for money"): the target is read back (`python -m extract supabase`,
+incremental) and `monitoring.dispatch_validation` compares it with the transformed
+source: row counts per entity, every foreign key resolving, money per office and
+operation type to the cent. The verdict is the command's exit code (EXIT_INVALID
+when a check fails), and each failed check names its entity, both figures and
+sample ids. The rules are the model's; this module runs the read-back, reads the
+verdict and prints nothing (the caller's observer does).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from reverse_etl.chain import Runner, last_line, run_logged
+from reverse_etl.warehouse import SyncViewError, relation_exists
+
+# The validation model and the read-back it needs, by destination.
+VALIDATIONS: dict[str, tuple[str, str]] = {
+    "supabase": ("monitoring.dispatch_validation", "supabase"),
+}
+EXIT_INVALID = 5
+
+
+@dataclass(frozen=True)
+class Check:
+    entity: str
+    check_name: str
+    source_value: str | None
+    target_value: str | None
+    passed: bool
+    sample_ids: str | None
+
+
+@dataclass
+class ValidationResult:
+    destination: str
+    checks: list[Check] = field(default_factory=list)
+    error: str | None = None  # the read-back or the model could not run
+    exit_code: int = 0
+
+    @property
+    def failed(self) -> list[Check]:
+        return [check for check in self.checks if not check.passed]
+
+
+def validates(destination: str) -> bool:
+    return destination in VALIDATIONS
+
+
+def validate(
+    conn: psycopg.Connection[Any],
+    destination: str,
+    *,
+    runner: Runner = run_logged,
+    log_dir: Path | None = None,
+) -> ValidationResult:
+    """Read the destination back, then read the validation model's verdict."""
+    model, source = VALIDATIONS[destination]
+    result = ValidationResult(destination)
+    log = (log_dir or Path(tempfile.mkdtemp(prefix="propsync-validate-"))) / "read-back.log"
+    code = runner([sys.executable, "-m", "extract", source], log)
+    if code != 0:
+        result.error = (
+            f"the read-back `python -m extract {source}` failed (exit {code}): "
+            f"{last_line(log) or 'see ' + str(log)}"
+        )
+        result.exit_code = 3 if code == 3 else 2
+        return result
+    if not relation_exists(conn, model):
+        raise SyncViewError(f"{model} does not exist: run `dbt build` first")
+    rows = conn.execute(
+        f"select entity, check_name, source_value::text, target_value::text, passed, "
+        f"sample_ids::text from {model} order by entity, check_name"
+    ).fetchall()
+    result.checks = [Check(*row) for row in rows]
+    if result.failed:
+        result.exit_code = EXIT_INVALID
+    return result
+
+
+def failure_line(check: Check) -> str:
+    """A failed check in one line: entity, check, both figures, sample ids."""
+    samples = f"; e.g. {check.sample_ids}" if check.sample_ids else ""
+    return (
+        f"{check.entity}: {check.check_name}: source {check.source_value}, "
+        f"target {check.target_value}{samples}"
+    )

@@ -1,0 +1,214 @@
+"""`python -m benchmarks.extract_dispatch --rows N`: the dispatch extract at scale.
+
+Fills N rows into a legacy dispatch database (`sandbox.generate.dispatch`, the
+generator of the slice's test data: set-based SQL, the spec's quirks) and measures,
+in one run and against one warehouse database:
+
+- baseline: a raw text `COPY ... TO STDOUT` / `COPY ... FROM STDIN` of the same seven
+  tables into a scratch schema of the warehouse, table by table: the least any extract
+  must do to move the rows;
+- full: `python -m extract dispatch` into an empty warehouse (a first load);
+- no change: the same again with nothing changed at the source;
+- 1 % incremental: after `mutate_dispatch` touched 1 % of the rows (updates, inserts,
+  hard deletes);
+- full refresh: `--full-refresh` over the loaded tables.
+
+Each extract runs in a child process of its own (`run`, below), so its wall time and
+peak memory (max RSS) are its own; the child also reports its fixed cost (imports,
+pipeline and source setup: reflection of the tables) and dlt's own step times.
+
+By default the databases live on a stack of their own (`python -m sandbox up` in a
+temporary folder, like `make benchmark`); `--server DSN` uses an existing Postgres
+instead, creating `ext_bench_*` databases there and dropping them after. Figures go to
+benchmarks/results/extract_dispatch.json and .md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
+
+import psycopg
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from benchmarks.harness import ROOT, measure, stack_env
+from sandbox.generate.dispatch import TABLES, generate_dispatch, mutate_dispatch
+
+app = typer.Typer(add_completion=False, invoke_without_command=True)
+console = Console()
+
+
+def copy_baseline(source_dsn: str, target_dsn: str) -> dict[str, float]:
+    """Text COPY of every dispatch table into `copy_baseline` of the warehouse."""
+    started = time.perf_counter()
+    with psycopg.connect(source_dsn) as source, psycopg.connect(target_dsn) as target:
+        target.execute("drop schema if exists copy_baseline cascade; create schema copy_baseline")
+        for table in TABLES:
+            row = source.execute(
+                "select string_agg(format('%%I %%s', column_name, data_type), ', '"
+                " order by ordinal_position) from information_schema.columns"
+                " where table_schema = 'public' and table_name = %s", (table,)
+            ).fetchone()
+            assert row is not None
+            target.execute(f"create table copy_baseline.{table} ({row[0]})")  # type: ignore[arg-type]
+            with source.cursor().copy(f"copy public.{table} to stdout") as out, \
+                    target.cursor().copy(f"copy copy_baseline.{table} from stdin") as into:
+                for chunk in out:
+                    into.write(chunk)
+        target.commit()
+        target.execute("drop schema copy_baseline cascade")
+        target.commit()
+    return {"seconds": time.perf_counter() - started}
+
+
+def _figures(label: str, run: dict[str, Any], baseline: float | None) -> dict[str, Any]:
+    """One extract's figures: wall time, rows per second, memory, fixed cost, dlt's
+    steps, and (`baseline`: the copy's seconds) the ratio to the baseline."""
+    reported = run["reported"]
+    rows = int(reported.get("rows") or 0)
+    figures = {
+        f"{label}_seconds": round(run["seconds"], 2),
+        f"{label}_rows_loaded": rows,
+        f"{label}_rows_deleted": reported.get("deleted"),
+        f"{label}_rows_per_s": round(rows / run["seconds"]),
+        f"{label}_peak_mib": round(run["peak_mib"], 1),
+        f"{label}_fixed_seconds": reported.get("fixed_seconds"),
+        f"{label}_steps": reported.get("steps"),
+    }
+    if baseline:
+        figures[f"{label}_vs_copy"] = round(run["seconds"] / baseline, 2)
+    return figures
+
+
+def bench_extract_dispatch(server: str, rows: int, seed: int = 7) -> dict[str, Any]:
+    """Fill `rows` rows on `server` (a libpq URL of any database there), then time the
+    baseline and the extracts; the two databases it creates are dropped after."""
+    name = f"ext_bench_{uuid.uuid4().hex[:8]}"
+    source_db, warehouse_db = f"{name}_source", f"{name}_warehouse"
+    base_url = server.rsplit("/", 1)[0]
+    work = Path(tempfile.mkdtemp(prefix="propsync-bench-dispatch-"))
+    with psycopg.connect(server, autocommit=True) as conn:
+        for database in (source_db, warehouse_db):
+            conn.execute(f'create database "{database}"')  # type: ignore[arg-type]
+    try:
+        source_dsn, warehouse_dsn = f"{base_url}/{source_db}", f"{base_url}/{warehouse_db}"
+        generated = generate_dispatch(source_dsn, rows=rows, seed=seed)
+        total = sum(generated.counts.values())
+        info = psycopg.conninfo.conninfo_to_dict(warehouse_dsn)
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("PG", "DISPATCH_"))},
+            "PGHOST": str(info.get("host", "127.0.0.1")), "PGPORT": str(info.get("port", 5432)),
+            "PGUSER": str(info.get("user", "postgres")),
+            "PGPASSWORD": str(info.get("password", "")), "PGDATABASE": warehouse_db,
+            "DISPATCH_DATABASE_URL": source_dsn,
+            # no sandbox.env of the developer, a dlt folder of its own
+            "SANDBOX_DIR": str(work / "sandbox"), "DLT_DATA_DIR": str(work / "dlt"),
+        }
+        baseline = copy_baseline(source_dsn, warehouse_dsn)["seconds"]
+        child = [sys.executable, "-m", "benchmarks.extract_dispatch", "run"]
+        full = measure(child, env)
+        unchanged = measure(child, env)
+        changes = mutate_dispatch(source_dsn, share=0.01, seed=seed)
+        incremental = measure(child, env)
+        refresh = measure([*child, "--full-refresh"], env)
+        return {
+            "rows": total,
+            "tables": generated.counts,
+            "fill_seconds": round(generated.seconds, 2),
+            "copy_seconds": round(baseline, 2),
+            "copy_rows_per_s": round(total / baseline),
+            **_figures("full", full, baseline),
+            **_figures("unchanged", unchanged, None),
+            "incremental_source_rows_touched": changes.touched,
+            **_figures("incremental", incremental, None),
+            **_figures("full_refresh", refresh, baseline),
+        }
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            for database in (source_db, warehouse_db):
+                conn.execute(f'drop database if exists "{database}" with (force)')  # type: ignore[arg-type]
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@app.command("run", hidden=True)
+def run_extract(full_refresh: bool = typer.Option(False, "--full-refresh")) -> None:
+    """Child process: one `extract dispatch` run; its figures as one JSON line."""
+    started = time.perf_counter()
+    import dlt
+
+    from common.settings import load_settings
+    from extract.pipelines import dlt_data_dir, extract_source
+
+    imported = time.perf_counter()
+    settings = load_settings()
+    result = extract_source("dispatch", settings, full_refresh=full_refresh)
+    pipeline = dlt.attach(
+        "dispatch_to_warehouse", pipelines_dir=str(dlt_data_dir() / "pipelines")
+    )
+    trace = pipeline.last_trace
+    steps = {
+        step.step: round((step.finished_at - step.started_at).total_seconds(), 2)
+        for step in trace.steps if step.step != "run"
+    }
+    # Everything but dlt's three steps: imports, settings, pipeline and source setup
+    # (reflection of the seven tables), the warehouse check, the summary.
+    fixed = time.perf_counter() - started - sum(steps.values())
+    print(json.dumps({
+        "rows": result.total, "deleted": sum(result.deleted.values()),
+        "import_seconds": round(imported - started, 2), "fixed_seconds": round(fixed, 2),
+        "steps": steps,
+    }))
+
+
+def _write(figures: dict[str, Any]) -> None:
+    from benchmarks.__main__ import write_results
+
+    write_results({"benchmarks": {"extract_dispatch": figures}}, name="extract_dispatch")
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    rows: Annotated[int, typer.Option(help="rows filled into the dispatch source")] = 2_000_000,
+    server: Annotated[
+        str | None,
+        typer.Option(help="an existing Postgres (libpq URL); default: a stack of its own"),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="the generator's seed")] = 7,
+) -> None:
+    """Fill, measure, write the figures."""
+    if ctx.invoked_subcommand is not None:
+        return
+    base: Path | None = None
+    env: dict[str, str] = {}
+    if server is None:
+        base = Path(tempfile.mkdtemp(prefix="propsync-bench-stack-"))
+        env = stack_env(base)
+        server = (f"postgresql://{env['PGUSER']}:{env['PGPASSWORD']}@{env['PGHOST']}:"
+                  f"{env['PGPORT']}/postgres")
+    try:
+        figures = bench_extract_dispatch(server, rows, seed)
+    finally:
+        if base is not None:
+            subprocess.run([sys.executable, "-m", "sandbox", "down"], cwd=ROOT, env=env,
+                           check=False, stdout=subprocess.DEVNULL)
+            shutil.rmtree(base, ignore_errors=True)
+    _write(figures)
+    table = Table("figure", "value", title="extract dispatch")
+    for key, value in figures.items():
+        table.add_row(key, str(value))
+    console.print(table)
+
+
+if __name__ == "__main__":
+    app()

@@ -464,3 +464,10 @@ watermark as (
 {% macro dispatch_round_half_away_from_zero(expression) -%}
     (sign({{ expression }}) * floor(abs({{ expression }}) * 100 + 0.5) / 100)
 {%- endmacro %}
+
+
+{#- The scope of an amount check: `office <legacy office id> / <operation type>`, `none` when unknown. -#}
+{% macro dispatch_amount_scope(office, operation_type) -%}
+    {{ dbt.concat(["'office '", "coalesce(" ~ dbt.cast(office, dbt.type_string()) ~ ", 'none')", "' / '",
+        "coalesce(" ~ operation_type ~ ", 'none')"]) }}
+{%- endmacro %}

@@ -1,0 +1,217 @@
+{#-
+  Target rows of `operations`, one per legacy operation (spec "Transformations"):
+  - `operation_type` from type; `amount` numeric(12, 2) from the text `price`:
+    trimmed; null, empty or blank is 0.00; a leading `$` and the thousands separators
+    removed; an optionally signed decimal number is rounded to 2 places half away from
+    zero; anything else rejects the row (invalid_price), as does an amount beyond
+    numeric(12, 2) (amount_out_of_range). Never silently zeroed.
+  - `case_id`: the case of instruction_id; when instruction_id is null, the patient's
+    latest case (int_dispatch__patient_latest_instructions); with neither the row is
+    rejected (orphan_case_id, no_case), and a rejected case rejects it.
+  - `metadata`: legacy_id and every Square field with its source value.
+  Incremental: operations loaded since the last build, operations of cases whose state
+  changed, and operations without instruction_id of patients whose latest case changed.
+-#}
+{{ config(
+    materialized='incremental',
+    unique_key='legacy_operation_id',
+    incremental_strategy='merge',
+    on_schema_change='fail',
+    indexes=[{'columns': ['legacy_operation_id'], 'unique': True}]
+) }}
+
+{%- set square_fields = ['sq_order_id', 'sq_payment_id', 'sq_refund_id', 'card_brand', 'card_bin',
+    'card_last', 'office_card', 'payment_id'] %}
+{%- set metadata_pairs = [('legacy_id', 'resolved.operation_id')] %}
+{%- for field in square_fields %}
+{%- do metadata_pairs.append((field, 'resolved.' ~ field)) %}
+{%- endfor %}
+{#- the price between single quotes ('''' is a quote in SQL) -#}
+{%- set quoted_price = dbt.concat(["''''", 'resolved.price', "''''"]) %}
+{%- set case_named = dbt.concat(["'case_id: dispatch_instruction '",
+    dbt.cast('resolved.instruction_id', dbt.type_string())]) %}
+{%- set rules = [
+        {'when': 'resolved.instruction_id is not null and not '
+            ~ dispatch_parent_resolves('resolved', 'cases', 'legacy_instruction_id'),
+         'code': 'orphan_case_id',
+         'reason': "case when cases.legacy_instruction_id is null then "
+            ~ dbt.concat([case_named, "' does not exist in the source'"]) ~ " else "
+            ~ dbt.concat([case_named, "' was deleted in the source'"]) ~ " end"},
+        {'when': 'resolved.instruction_id is null and not '
+            ~ dispatch_parent_resolves('resolved', 'cases', 'legacy_instruction_id'),
+         'code': 'no_case',
+         'reason': "case when resolved.patient_id is null then "
+            ~ "'case_id: no instruction_id and no patient_id' else "
+            ~ dbt.concat(["'case_id: no instruction_id, and dispatch_patient '",
+                dbt.cast('resolved.patient_id', dbt.type_string()), "' has no instruction'"]) ~ " end"},
+    ]
+    + dispatch_foreign_key_rules(
+        'case_id', 'resolved', 'cases', 'legacy_instruction_id', 'resolved_instruction_id',
+        'dispatch_instruction', false)
+    + [
+        {'when': 'not resolved.is_price_empty and not resolved.is_price_number',
+         'code': 'invalid_price',
+         'reason': dbt.concat(["'price '", quoted_price, "' is not a decimal number'"])},
+        {'when': 'abs(resolved.rounded_amount) >= 10000000000',
+         'code': 'amount_out_of_range',
+         'reason': dbt.concat(["'price '", quoted_price, "' is beyond numeric(12, 2)'"])},
+    ] %}
+
+with
+
+{% if is_incremental() -%}
+{{ dispatch_watermark_cte() }},
+
+previous as (
+
+    select * from {{ this }}
+
+),
+
+{% endif -%}
+latest_instructions as (
+
+    select * from {{ ref('int_dispatch__patient_latest_instructions') }}
+
+),
+
+cases as (
+
+    select * from {{ ref('cases') }}
+
+),
+
+operations as (
+
+    select * from {{ ref('stg_dispatch__operations') }}
+    {%- if is_incremental() %}
+    where
+        {{ dispatch_changed_rows('operation_id', 'legacy_operation_id') }}
+        or instruction_id in {{ dispatch_changed_parents('cases', 'legacy_instruction_id') }}
+        or (
+            instruction_id is null
+            and patient_id in (
+                select latest_instructions.patient_id from latest_instructions
+                where latest_instructions._changed_at > (select watermark.built_at from watermark)
+                union all
+                select cases.source_patient_id from cases
+                where cases._state_changed_at > (select watermark.built_at from watermark)
+            )
+        )
+    {%- endif %}
+
+),
+
+uuid_mappings as (
+
+    select * from {{ ref('uuid_mappings') }}
+    where entity_type = 'operations'
+
+),
+
+load_ids as (
+
+    select max(dlt_load_id) as source_load_id
+
+    from operations
+
+),
+
+prices as (
+
+    select
+        operations.*,
+        {{ dispatch_price_trimmed('operations.price') }} as price_trimmed
+
+    from operations
+
+),
+
+parsed as (
+
+    select
+        prices.*,
+        prices.price_trimmed = '' as is_price_empty,
+        {{ dispatch_is_decimal_number(dispatch_price_cleaned('prices.price_trimmed')) }} as is_price_number,
+        {{ dispatch_price_cleaned('prices.price_trimmed') }} as price_cleaned
+
+    from prices
+
+),
+
+resolved as (
+
+    select
+        parsed.*,
+        -- the latest instruction is joined only when instruction_id is null
+        coalesce(parsed.instruction_id, latest_instructions.latest_instruction_id) as resolved_instruction_id,
+        case
+            when parsed.is_price_empty then 0
+            when parsed.is_price_number
+                then {{ dispatch_round_half_away_from_zero(
+                    dbt.cast('parsed.price_cleaned', dispatch_type_decimal())) }}
+        end as rounded_amount
+
+    from parsed
+    left join latest_instructions
+        on
+            parsed.patient_id = latest_instructions.patient_id
+            and parsed.instruction_id is null
+
+),
+
+transformed as (
+
+    select
+        uuid_mappings.uuid as id,
+        resolved.operation_id as legacy_operation_id,
+        case
+            when {{ dispatch_parent_resolves('resolved', 'cases', 'legacy_instruction_id') }} then cases.id
+        end as case_id,
+        resolved.operation_type,
+        case
+            when abs(resolved.rounded_amount) < 10000000000
+                then cast(resolved.rounded_amount as {{ dispatch_type_amount() }})
+        end as amount,
+        {{ json_object(metadata_pairs) }} as metadata,
+        resolved.made_at,
+        resolved.deleted_at,
+        resolved.created_at,
+        resolved.updated_at,
+        {{ dispatch_rejection_columns(rules) }},
+        resolved.patient_id as source_patient_id,
+        resolved.instruction_id as source_instruction_id,
+        resolved.resolved_instruction_id,
+        resolved.price as source_price
+
+    from resolved
+    inner join uuid_mappings
+        on resolved.operation_id = uuid_mappings.legacy_id
+    left join cases
+        on resolved.resolved_instruction_id = cases.legacy_instruction_id
+
+),
+
+final as (
+
+    select
+        transformed.*,
+        {{ dispatch_state_changed_at('transformed', 'legacy_operation_id') }} as _state_changed_at,
+        {%- if is_incremental() %}
+        coalesce(load_ids.source_load_id, watermark.source_load_id) as _source_load_id,
+        {%- else %}
+        coalesce(load_ids.source_load_id, '') as _source_load_id,
+        {%- endif %}
+        {{ dispatch_run_started_at() }} as _built_at
+
+    from transformed
+    cross join load_ids
+    {%- if is_incremental() %}
+    cross join watermark
+    left join previous
+        on transformed.legacy_operation_id = previous.legacy_operation_id
+    {%- endif %}
+
+)
+
+select * from final

@@ -1,0 +1,112 @@
+{#-
+  Target rows of `profiles` (dispatch_user), one per legacy user: columns copied,
+  `office_id` the office's uuid. The office is optional: an office that does not
+  exist in the source leaves it null (a data-quality warning, not a rejection).
+  Incremental: users loaded since the last build, and users of offices whose state
+  changed.
+-#}
+{{ config(
+    materialized='incremental',
+    unique_key='legacy_user_id',
+    incremental_strategy='merge',
+    on_schema_change='fail',
+    indexes=[{'columns': ['legacy_user_id'], 'unique': True}]
+) }}
+
+{%- set rules = dispatch_foreign_key_rules(
+    'office_id', 'users', 'offices', 'legacy_office_id', 'office_id', 'dispatch_office', false) %}
+
+with
+
+{% if is_incremental() -%}
+{{ dispatch_watermark_cte() }},
+
+previous as (
+
+    select * from {{ this }}
+
+),
+
+{% endif -%}
+users as (
+
+    select * from {{ ref('stg_dispatch__users') }}
+    {%- if is_incremental() %}
+    where
+        {{ dispatch_changed_rows('user_id', 'legacy_user_id') }}
+        or office_id in {{ dispatch_changed_parents('offices', 'legacy_office_id') }}
+    {%- endif %}
+
+),
+
+offices as (
+
+    select * from {{ ref('offices') }}
+
+),
+
+uuid_mappings as (
+
+    select * from {{ ref('uuid_mappings') }}
+    where entity_type = 'profiles'
+
+),
+
+load_ids as (
+
+    select max(dlt_load_id) as source_load_id
+
+    from users
+
+),
+
+transformed as (
+
+    select
+        uuid_mappings.uuid as id,
+        users.user_id as legacy_user_id,
+        users.email,
+        users.first_name,
+        users.last_name,
+        users.user_role as role,  -- noqa: RF04
+        case
+            when {{ dispatch_parent_resolves('users', 'offices', 'legacy_office_id') }} then offices.id
+        end as office_id,
+        users.is_active,
+        users.deleted_at,
+        users.created_at,
+        users.updated_at,
+        {{ dispatch_rejection_columns(rules) }},
+        users.office_id as source_office_id
+
+    from users
+    inner join uuid_mappings
+        on users.user_id = uuid_mappings.legacy_id
+    left join offices
+        on users.office_id = offices.legacy_office_id
+
+),
+
+final as (
+
+    select
+        transformed.*,
+        {{ dispatch_state_changed_at('transformed', 'legacy_user_id') }} as _state_changed_at,
+        {%- if is_incremental() %}
+        coalesce(load_ids.source_load_id, watermark.source_load_id) as _source_load_id,
+        {%- else %}
+        coalesce(load_ids.source_load_id, '') as _source_load_id,
+        {%- endif %}
+        {{ dispatch_run_started_at() }} as _built_at
+
+    from transformed
+    cross join load_ids
+    {%- if is_incremental() %}
+    cross join watermark
+    left join previous
+        on transformed.legacy_user_id = previous.legacy_user_id
+    {%- endif %}
+
+)
+
+select * from final

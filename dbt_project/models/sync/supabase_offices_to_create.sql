@@ -1,0 +1,44 @@
+-- Create pass input of supabase.offices.create: the target table's columns exactly, in
+-- contract order (macro dispatch_target_columns), plus _sync_key and _payload_hash.
+with
+
+source_rows as (
+
+    select * from {{ ref('offices') }}
+    where
+        rejection_code is null
+        and deleted_at is null
+
+),
+
+read_back as (
+
+    select * from {{ ref('stg_supabase__offices') }}
+
+),
+
+to_create as (
+
+    select source_rows.*
+
+    from source_rows
+    left join read_back
+        on source_rows.legacy_office_id = read_back.legacy_office_id
+    where read_back.legacy_office_id is null
+
+),
+
+final as (
+
+    select
+        {%- for name, kind in dispatch_target_columns('offices') %}
+        cast({{ name }} as {{ dispatch_column_type(kind) }}) as {{ name }},
+        {%- endfor %}
+        cast(legacy_office_id as {{ dbt.type_string() }}) as _sync_key,
+        {{ dispatch_payload_hash('offices') }} as _payload_hash
+
+    from to_create
+
+)
+
+select * from final

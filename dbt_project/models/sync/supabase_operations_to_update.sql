@@ -1,0 +1,55 @@
+-- Update pass input of supabase.operations.update: pushable rows the read-back holds whose
+-- values differ (is distinct from), minus the rows of an open conflict whose strategy
+-- is not source_wins (sync_conflicts). A source hard delete arrives here as deleted_at.
+with
+
+source_rows as (
+
+    select * from {{ ref('operations') }}
+    where rejection_code is null
+
+),
+
+read_back as (
+
+    select * from {{ ref('stg_supabase__operations') }}
+
+),
+
+held as (
+
+    select legacy_id from {{ ref('sync_conflicts') }}
+    where
+        entity = 'operations'
+        and is_open
+        and strategy != 'source_wins'
+
+),
+
+to_update as (
+
+    select source_rows.*
+
+    from source_rows
+    inner join read_back
+        on source_rows.legacy_operation_id = read_back.legacy_operation_id
+    where
+        {{ dispatch_row_differs('operations', 'source_rows', 'read_back') }}
+        and source_rows.legacy_operation_id not in (select held.legacy_id from held)
+
+),
+
+final as (
+
+    select
+        {%- for name, kind in dispatch_target_columns('operations') %}
+        cast({{ name }} as {{ dispatch_column_type(kind) }}) as {{ name }},
+        {%- endfor %}
+        cast(legacy_operation_id as {{ dbt.type_string() }}) as _sync_key,
+        {{ dispatch_payload_hash('operations') }} as _payload_hash
+
+    from to_update
+
+)
+
+select * from final

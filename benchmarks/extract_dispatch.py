@@ -13,9 +13,10 @@ in one run and against one warehouse database:
   hard deletes);
 - full refresh: `--full-refresh` over the loaded tables.
 
-Each extract runs in a child process of its own (`run`, below), so its wall time and
-peak memory (max RSS) are its own; the child also reports its fixed cost (imports,
-pipeline and source setup: reflection of the tables) and dlt's own step times.
+Each extract is the real command in a child process of its own, so its wall time and
+peak memory (max RSS) are its own; dlt's trace gives its step times (extract,
+normalize, load), and the rest is its fixed cost (interpreter, imports, pipeline and
+source setup: reflection of the tables).
 
 By default the databases live on a stack of their own (`python -m sandbox up` in a
 temporary folder, like `make benchmark`); `--server DSN` uses an existing Postgres
@@ -44,7 +45,7 @@ from rich.table import Table
 from benchmarks.harness import ROOT, measure, stack_env
 from sandbox.generate.dispatch import TABLES, generate_dispatch, mutate_dispatch
 
-app = typer.Typer(add_completion=False, invoke_without_command=True)
+app = typer.Typer(add_completion=False)
 console = Console()
 
 
@@ -71,19 +72,46 @@ def copy_baseline(source_dsn: str, target_dsn: str) -> dict[str, float]:
     return {"seconds": time.perf_counter() - started}
 
 
+def run_extract(env: dict[str, str], work: Path, *args: str) -> dict[str, Any]:
+    """`python -m extract dispatch` in a process of its own: wall time and peak RSS
+    (harness.measure), rows and deletes (its --report-json), dlt's step times (the
+    pipeline's trace); the rest of the wall time is the fixed cost: the interpreter,
+    imports, settings, pipeline and source setup (reflection of the seven tables)."""
+    import dlt
+
+    report = work / "report.json"
+    run = measure(
+        [sys.executable, "-m", "extract", "dispatch", *args, "--report-json", str(report)], env
+    )
+    if run["code"] != 0:
+        raise RuntimeError(f"extract dispatch exited {run['code']}")
+    result = json.loads(report.read_text())[0]
+    pipeline = dlt.attach(
+        "dispatch_to_warehouse", pipelines_dir=str(Path(env["DLT_DATA_DIR"]) / "pipelines")
+    )
+    trace = pipeline.last_trace
+    steps = {
+        step.step: round((step.finished_at - step.started_at).total_seconds(), 2)
+        for step in trace.steps if step.step != "run"
+    }
+    return {
+        "seconds": run["seconds"], "peak_mib": run["peak_mib"], "steps": steps,
+        "rows": sum(result["rows"].values()), "deleted": sum(result["deleted"].values()),
+        "fixed_seconds": round(run["seconds"] - sum(steps.values()), 2),
+    }
+
+
 def _figures(label: str, run: dict[str, Any], baseline: float | None) -> dict[str, Any]:
     """One extract's figures: wall time, rows per second, memory, fixed cost, dlt's
     steps, and (`baseline`: the copy's seconds) the ratio to the baseline."""
-    reported = run["reported"]
-    rows = int(reported.get("rows") or 0)
     figures = {
         f"{label}_seconds": round(run["seconds"], 2),
-        f"{label}_rows_loaded": rows,
-        f"{label}_rows_deleted": reported.get("deleted"),
-        f"{label}_rows_per_s": round(rows / run["seconds"]),
+        f"{label}_rows_loaded": run["rows"],
+        f"{label}_rows_deleted": run["deleted"],
+        f"{label}_rows_per_s": round(run["rows"] / run["seconds"]),
         f"{label}_peak_mib": round(run["peak_mib"], 1),
-        f"{label}_fixed_seconds": reported.get("fixed_seconds"),
-        f"{label}_steps": reported.get("steps"),
+        f"{label}_fixed_seconds": run["fixed_seconds"],
+        f"{label}_steps": run["steps"],
     }
     if baseline:
         figures[f"{label}_vs_copy"] = round(run["seconds"] / baseline, 2)
@@ -115,12 +143,11 @@ def bench_extract_dispatch(server: str, rows: int, seed: int = 7) -> dict[str, A
             "SANDBOX_DIR": str(work / "sandbox"), "DLT_DATA_DIR": str(work / "dlt"),
         }
         baseline = copy_baseline(source_dsn, warehouse_dsn)["seconds"]
-        child = [sys.executable, "-m", "benchmarks.extract_dispatch", "run"]
-        full = measure(child, env)
-        unchanged = measure(child, env)
+        full = run_extract(env, work)
+        unchanged = run_extract(env, work)
         changes = mutate_dispatch(source_dsn, share=0.01, seed=seed)
-        incremental = measure(child, env)
-        refresh = measure([*child, "--full-refresh"], env)
+        incremental = run_extract(env, work)
+        refresh = run_extract(env, work, "--full-refresh")
         return {
             "rows": total,
             "tables": generated.counts,
@@ -140,45 +167,14 @@ def bench_extract_dispatch(server: str, rows: int, seed: int = 7) -> dict[str, A
         shutil.rmtree(work, ignore_errors=True)
 
 
-@app.command("run", hidden=True)
-def run_extract(full_refresh: bool = typer.Option(False, "--full-refresh")) -> None:
-    """Child process: one `extract dispatch` run; its figures as one JSON line."""
-    started = time.perf_counter()
-    import dlt
-
-    from common.settings import load_settings
-    from extract.pipelines import dlt_data_dir, extract_source
-
-    imported = time.perf_counter()
-    settings = load_settings()
-    result = extract_source("dispatch", settings, full_refresh=full_refresh)
-    pipeline = dlt.attach(
-        "dispatch_to_warehouse", pipelines_dir=str(dlt_data_dir() / "pipelines")
-    )
-    trace = pipeline.last_trace
-    steps = {
-        step.step: round((step.finished_at - step.started_at).total_seconds(), 2)
-        for step in trace.steps if step.step != "run"
-    }
-    # Everything but dlt's three steps: imports, settings, pipeline and source setup
-    # (reflection of the seven tables), the warehouse check, the summary.
-    fixed = time.perf_counter() - started - sum(steps.values())
-    print(json.dumps({
-        "rows": result.total, "deleted": sum(result.deleted.values()),
-        "import_seconds": round(imported - started, 2), "fixed_seconds": round(fixed, 2),
-        "steps": steps,
-    }))
-
-
 def _write(figures: dict[str, Any]) -> None:
     from benchmarks.__main__ import write_results
 
     write_results({"benchmarks": {"extract_dispatch": figures}}, name="extract_dispatch")
 
 
-@app.callback()
+@app.command()
 def main(
-    ctx: typer.Context,
     rows: Annotated[int, typer.Option(help="rows filled into the dispatch source")] = 2_000_000,
     server: Annotated[
         str | None,
@@ -187,8 +183,6 @@ def main(
     seed: Annotated[int, typer.Option(help="the generator's seed")] = 7,
 ) -> None:
     """Fill, measure, write the figures."""
-    if ctx.invoked_subcommand is not None:
-        return
     base: Path | None = None
     env: dict[str, str] = {}
     if server is None:

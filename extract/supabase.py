@@ -79,7 +79,7 @@ def _deletes(credentials: Credentials, scan: KeyScan, full: bool, columns: Any) 
     )
     def deletes() -> Iterator[pa.Table]:
         source_url = connection_url(credentials)
-        changes = compare_keys(scan, source_url, None, dlt.current.resource_state())
+        changes = compare_keys(scan, source_url, None)
         if changes is None:
             return
         dlt.current.resource_metrics()[DELETED_METRIC] = len(changes.gone)
@@ -118,6 +118,7 @@ def supabase(
             lookback_seconds=lookback_seconds, batch_rows=batch_rows,
             write_disposition="replace" if full else "merge", query_adapter=_with_flag,
         )
-        yield resource
-        scan = KeyScan(table, schema, "uuid[]", "text[]", CURSOR, lookback_seconds)
+        # first: it reads the table's incremental state before the table binds it
+        scan = KeyScan(table, schema, "uuid[]", "text[]", CURSOR, lookback_seconds, "::text")
         yield _deletes(credentials, scan, full, resource.columns)
+        yield resource

@@ -265,7 +265,8 @@ class KeyChanges:
     gone: pa.Array  # in raw and unmarked, not in the source
     still_gone: pa.Array  # in raw and marked, not in the source
     back: pa.Array  # in the source, missing from raw or marked there
-    since: datetime | None  # `back` rows older than this are not re-read incrementally
+    # `back` rows older than this are not re-read incrementally (None: every row is)
+    since: datetime | None
     raw: str  # the raw table, qualified
     warehouse: str  # its database, a URL
     # raw's columns (dlt's own left out), nullable: the one Arrow schema that the
@@ -367,12 +368,11 @@ def key_batches(ids: pa.Array) -> Iterator[pa.Array]:
 def rows_back(
     scan: KeyScan, source_url: str, changes: KeyChanges, extra: str
 ) -> Iterator[pa.Table]:
-    """The source rows of `changes.back` that the incremental read does not re-read."""
-    if not len(changes.back):
+    """The source rows of `changes.back` that the incremental read does not re-read
+    (none when it has no start yet: then it reads every row)."""
+    if not len(changes.back) or changes.since is None:
         return
-    older = (
-        f" and {scan.cursor} < '{changes.since.isoformat()}'" if changes.since else ""
-    )
+    older = f" and {scan.cursor} < '{changes.since.isoformat()}'"
     select = source_select(source_url, scan.schema, scan.table, extra)
     for ids in key_batches(changes.back):
         rows = read_arrow(

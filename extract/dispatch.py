@@ -124,7 +124,7 @@ def json_as_text(column_type: Any) -> Any:
     """
     if isinstance(column_type, sa.JSON | postgresql.JSON | postgresql.JSONB):
         return sa.Text()
-    return None
+    return column_type  # None would drop the reflected type
 
 
 def text_json_columns(query: sa.Select[Any], table: sa.Table) -> sa.Select[Any]:

@@ -136,7 +136,7 @@ MIN_ROWS = 1000
 # id % stride == offset. The offset depends on the seed.
 GAP_STRIDE = {"dispatch_doctor": 10, "dispatch_patient": 97, "dispatch_instruction": 89}
 
-# Buckets (of 1,000) owned by each quirk; a row's bucket is `_Sql.bucket(id, name)`.
+# Buckets (of 1,000) owned by each quirk; a row's bucket is `SqlDraws.bucket(id, name)`.
 QUIRK_BUCKETS: dict[str, dict[str, tuple[int, int]]] = {
     "price": {
         "null": (0, 30), "empty": (30, 50), "blank": (50, 60), "garbage": (60, 66),
@@ -229,7 +229,7 @@ def _array(values: Sequence[str]) -> str:
     return "array[" + ", ".join(_quote(v) for v in values) + "]::text[]"
 
 
-def _ts(moment: datetime) -> str:
+def sql_ts(moment: datetime) -> str:
     return f"timestamptz '{moment.isoformat()}'"
 
 
@@ -237,7 +237,7 @@ def _crc(name: str) -> int:
     return zlib.crc32(name.encode())
 
 
-class _Sql:
+class SqlDraws:
     """SQL expressions of deterministic pseudo-randomness for one seed.
 
     Every draw names its purpose, so two draws of one row are independent and adding a
@@ -350,7 +350,7 @@ def _span_seconds(start: datetime, end: datetime) -> int:
 # -- the price column ------------------------------------------------------------------------
 
 
-def _price_sql(r: _Sql, row: str, cents: str, negative: str) -> str:
+def _price_sql(r: SqlDraws, row: str, cents: str, negative: str) -> str:
     """The legacy `price` text of a row, quirks included (see QUIRK_BUCKETS["price"]).
 
     `cents` is a bigint expression of the amount in cents (> 0), `negative` a boolean
@@ -390,13 +390,13 @@ def _price_sql(r: _Sql, row: str, cents: str, negative: str) -> str:
     end)"""
 
 
-def _cents_sql(r: _Sql, row: str) -> str:
+def _cents_sql(r: SqlDraws, row: str) -> str:
     # Most payments are a few hundred dollars; some are whole treatment plans.
     return (f"(case when {r.u(row, 'price_big')} < 0.1 then 100000 + {r.h(row, 'price_c1')}"
             f" % 600000 else 1500 + {r.h(row, 'price_c2')} % 60000 end)")
 
 
-def _square_columns(r: _Sql, row: str, kind: str) -> str:
+def _square_columns(r: SqlDraws, row: str, kind: str) -> str:
     """sq_order_id .. payment_id of an operation of type `kind` (an SQL expression)."""
     def token(name: str, width: int) -> str:
         return (f"upper(lpad(to_hex({r.h(row, name + '1')}), 8, '0')"
@@ -436,14 +436,14 @@ class GeneratedDispatch:
         return sum(self.counts.values())
 
 
-def _offices_sql(lay: _Layout, r: _Sql) -> str:
+def _offices_sql(lay: _Layout, r: SqlDraws) -> str:
     cities = [c for c, _, _ in words.CITIES]
     states = [s for _, s, _ in words.CITIES]
     zips = [z for _, _, z in words.CITIES]
     tz = [TIMEZONE_OF_STATE.get(s, "America/New_York") for s in states]
     city = f"1 + {r.h('g', 'office_city')} % {len(cities)}"
     # Offices open in the year before the history starts, one every few days.
-    opened = f"({_ts(HISTORY_START)} - {_interval(f'({lay.offices} - g + 1) * 86400 * 5')})"
+    opened = f"({sql_ts(HISTORY_START)} - {_interval(f'({lay.offices} - g + 1) * 86400 * 5')})"
     return f"""
     insert into dispatch_office (id, name, address, phone, timezone, is_active, created_at,
                                  updated_at)
@@ -466,23 +466,23 @@ def _offices_sql(lay: _Layout, r: _Sql) -> str:
     """
 
 
-def _position_created(r: _Sql, top: int, name: str) -> str:
+def _position_created(r: SqlDraws, top: int, name: str) -> str:
     """created_at growing with the id (a serial key), plus up to a day of jitter."""
     span = _span_seconds(HISTORY_START, SNAPSHOT_AT)
     position = _interval(f"(g - 1)::float8 / {top} * {span} * 0.97")
     jitter = _interval(f"{r.u('g', name)} * 86400")
-    return f"({_ts(HISTORY_START)} + {position} + {jitter})"
+    return f"({sql_ts(HISTORY_START)} + {position} + {jitter})"
 
 
-def _updated(r: _Sql, created: str, row: str, name: str, unchanged: float) -> str:
+def _updated(r: SqlDraws, created: str, row: str, name: str, unchanged: float) -> str:
     """updated_at: equal to created_at for a share `unchanged` of the rows, else later."""
     later = _interval(
-        f"{r.u(row, name + '_by')} * extract(epoch from {_ts(SNAPSHOT_AT)} - {created})")
+        f"{r.u(row, name + '_by')} * extract(epoch from {sql_ts(SNAPSHOT_AT)} - {created})")
     return (f"({created} + case when {r.u(row, name)} < {unchanged} then interval '0'"
             f" else {later} end)")
 
 
-def _users_sql(lay: _Layout, r: _Sql) -> str:
+def _users_sql(lay: _Layout, r: SqlDraws) -> str:
     k = lay.users_per_doctor
     role = r.bucket("g", "user_role")
     first = r.pick("g", "user_first", FIRST_NAMES)
@@ -507,7 +507,7 @@ def _users_sql(lay: _Layout, r: _Sql) -> str:
     """
 
 
-def _doctors_sql(lay: _Layout, r: _Sql) -> str:
+def _doctors_sql(lay: _Layout, r: SqlDraws) -> str:
     k = lay.users_per_doctor
     return f"""
     insert into dispatch_doctor (id, user_id, office_id, license_number, specialty, created_at,
@@ -528,7 +528,7 @@ def _doctors_sql(lay: _Layout, r: _Sql) -> str:
     """
 
 
-def _patients_sql(lay: _Layout, r: _Sql) -> str:
+def _patients_sql(lay: _Layout, r: SqlDraws) -> str:
     status = r.bucket("g", "patient_status")
     ranges = QUIRK_BUCKETS["patient_status"]
     status_case = " ".join(
@@ -563,9 +563,9 @@ def _patients_sql(lay: _Layout, r: _Sql) -> str:
     """
 
 
-def _instructions_sql(lay: _Layout, r: _Sql, first: int, last: int, salt_row: str = "g") -> str:
+def _instructions_sql(lay: _Layout, r: SqlDraws, first: int, last: int) -> str:
     """Instructions with ids first..last, the gaps left out, for patients drawn among all."""
-    patient = lay.real(r.h(salt_row, "instr_patient"), lay.patient_top, "dispatch_patient")
+    patient = lay.real(r.h("g", "instr_patient"), lay.patient_top, "dispatch_patient")
     doctor_b = r.bucket("g", "instruction_doctor")
     doctors = QUIRK_BUCKETS["instruction_doctor"]
     kinds = r.u("g", "instr_type")
@@ -597,7 +597,7 @@ def _instructions_sql(lay: _Layout, r: _Sql, first: int, last: int, salt_row: st
              when {states} < 0.55 then 'in_progress' when {states} < 0.75 then 'shipped'
              when {states} < 0.95 then 'completed' else 'cancelled' end as status,
         p.created_at + {_interval(f"{r.u('g', 'instr_created')} * 0.98 * extract(epoch from"
-                                  f" {_ts(SNAPSHOT_AT)} - p.created_at)")} as created
+                                  f" {sql_ts(SNAPSHOT_AT)} - p.created_at)")} as created
       from (select g, {patient} as pid from generate_series({first}::bigint, {last}) g
             where not {lay.is_gap('g', 'dispatch_instruction')}) picks
       join dispatch_patient p on p.id = picks.pid
@@ -605,7 +605,7 @@ def _instructions_sql(lay: _Layout, r: _Sql, first: int, last: int, salt_row: st
     """
 
 
-def _ties_sql(r: _Sql) -> str:
+def _ties_sql(r: SqlDraws) -> str:
     """Give the two latest instructions of some patients the same created_at.
 
     Half of the pairs have the retainer on the greater id (the patient is in
@@ -634,13 +634,12 @@ def _ties_sql(r: _Sql) -> str:
     """
 
 
-def _operations_sql(lay: _Layout, r: _Sql, first: int, last: int,
-                    instruction_top: int | None = None) -> str:
+def _operations_sql(lay: _Layout, r: SqlDraws, first: int, last: int) -> str:
     """Operations with ids first..last, linked as QUIRK_BUCKETS["operation_link"] says."""
     link = r.bucket("g", "operation_link")
     ranges = QUIRK_BUCKETS["operation_link"]
-    top = instruction_top or lay.instruction_top
-    instruction = lay.real(r.h("g", "op_instruction"), top, "dispatch_instruction")
+    instruction = lay.real(r.h("g", "op_instruction"), lay.instruction_top,
+                           "dispatch_instruction")
     kind = r.u("g", "op_type")
     cents = _cents_sql(r, "g")
     negative = (f"(kind = 'refund' and {r.u('g', 'op_neg')} < 0.8"
@@ -678,7 +677,7 @@ def _operations_sql(lay: _Layout, r: _Sql, first: int, last: int,
         case when {kind} < 0.80 then 'payment' when {kind} < 0.92 then 'refund'
              else 'adjustment' end as kind,
         i.created_at + {_interval(f"{r.u('g', 'op_created')} * 0.9 * extract(epoch from"
-                                  f" {_ts(SNAPSHOT_AT)} - i.created_at)")} as created
+                                  f" {sql_ts(SNAPSHOT_AT)} - i.created_at)")} as created
       from (select g, {instruction} as x from generate_series({first}::bigint, {last}) g) picks
       join dispatch_instruction i on i.id = picks.x
     ) s cross join lonely
@@ -752,7 +751,7 @@ def generate_dispatch(dsn: str, rows: int = 20_000, seed: int = 7) -> GeneratedD
         raise ValueError(f"rows must be at least {MIN_ROWS} (got {rows})")
     started = datetime.now(UTC)
     lay = _Layout.of(rows, seed)
-    r = _Sql(seed)
+    r = SqlDraws(seed)
     with psycopg.connect(dsn) as conn:
         _session(conn)
         conn.execute(
@@ -820,12 +819,12 @@ _DELETE_SHARE = {
 }
 
 
-def _stamp(r: _Sql, row: str, at: datetime, name: str) -> str:
+def _stamp(r: SqlDraws, row: str, at: datetime, name: str) -> str:
     """A change time in the hour after `at`, per row."""
-    return f"({_ts(at)} + {_interval(f'{r.u(row, name)} * 3600')})"
+    return f"({sql_ts(at)} + {_interval(f'{r.u(row, name)} * 3600')})"
 
 
-def _sample(r: _Sql, table: str, count: int, size: int, name: str) -> str:
+def _sample(r: SqlDraws, table: str, count: int, size: int, name: str) -> str:
     """A predicate choosing about `count` of the `size` rows of `table` (by id)."""
     share = min(1.0, count / size) if size else 0.0
     return f"{r.u(f'{table}.id', name)} < {share!r}"
@@ -835,7 +834,7 @@ def _ids_array(table: str, where: str = "true") -> str:
     return f"(select coalesce(array_agg(id order by id), '{{}}') from {table} where {where})"
 
 
-def _apply_updates(conn: psycopg.Connection, r: _Sql, at: datetime, counts: dict[str, int],
+def _apply_updates(conn: psycopg.Connection, r: SqlDraws, at: datetime, counts: dict[str, int],
                    touched: int) -> dict[str, int]:
     def n(table: str) -> int:
         # Offices and doctors are few: a day changes a handful, never all of them.
@@ -879,7 +878,7 @@ def _apply_updates(conn: psycopg.Connection, r: _Sql, at: datetime, counts: dict
         status = case status when 'draft' then 'submitted' when 'submitted' then 'in_progress'
                              when 'in_progress' then 'shipped' when 'shipped' then 'completed'
                              else status end,
-        submitted_at = case when status = 'draft' then {_ts(at)} else submitted_at end,
+        submitted_at = case when status = 'draft' then {sql_ts(at)} else submitted_at end,
         notes = case when {r.u(row, 'm_notes')} < 0.3
                      then {r.pick(row, 'm_notes_text', NOTES)} else notes end""", "m_instr")
     row = "dispatch_operation.id"
@@ -901,25 +900,29 @@ def _apply_updates(conn: psycopg.Connection, r: _Sql, at: datetime, counts: dict
             "dispatch_operation": operation}
 
 
-def _apply_phase_changes(conn: psycopg.Connection, r: _Sql, at: datetime,
+def _apply_phase_changes(conn: psycopg.Connection, r: SqlDraws, at: datetime,
                          counts: dict[str, int], touched: int) -> int:
     """Flip the latest instruction of untouched, not completed patients to or from
     `retainer`: their phase moves (retention <-> active), their own row does not."""
     patients = counts["dispatch_patient"]
     wanted = round(touched * _PHASE_SHARE)
     share = min(1.0, wanted / patients) if patients else 0.0
+    # The patients are drawn first: only their instructions are sorted for the latest.
     cur = conn.execute(f"""
-        with latest as (
-          select distinct on (i.patient_id) i.id, i.patient_id
-          from dispatch_instruction i
+        with chosen as (
+          select p.id from dispatch_patient p
+          where p.status_id <> 4 and p.updated_at < {sql_ts(at)}
+            and {r.u('p.id', 'm_phase')} < {share!r}
+        ), latest as (
+          select distinct on (i.patient_id) i.id
+          from dispatch_instruction i join chosen on chosen.id = i.patient_id
           order by i.patient_id, i.created_at desc, i.id desc
         )
         update dispatch_instruction i
         set type = case when i.type = 'retainer' then 'aligner' else 'retainer' end,
             updated_at = {_stamp(r, 'i.id', at, 'm_phase_at')}
-        from latest join dispatch_patient p on p.id = latest.patient_id
-        where i.id = latest.id and p.status_id <> 4 and p.updated_at < {_ts(at)}
-          and i.updated_at < {_ts(at)} and {r.u('p.id', 'm_phase')} < {share!r}
+        from latest
+        where i.id = latest.id and i.updated_at < {sql_ts(at)}
     """)
     return cur.rowcount
 
@@ -931,8 +934,8 @@ def _sequence_top(conn: psycopg.Connection, table: str) -> int:
     return int(row[0]) if row else 0
 
 
-def _apply_inserts(conn: psycopg.Connection, r: _Sql, at: datetime, counts: dict[str, int],
-                   touched: int, seed: int) -> dict[str, int]:
+def _apply_inserts(conn: psycopg.Connection, r: SqlDraws, at: datetime, counts: dict[str, int],
+                   touched: int) -> dict[str, int]:
     def n(table: str) -> int:
         return max(1, round(touched * _INSERT_SHARE[table]))
 
@@ -962,8 +965,8 @@ def _apply_inserts(conn: psycopg.Connection, r: _Sql, at: datetime, counts: dict
         insert into dispatch_patient (id, office_id, user_id, doctor_id, patient_number,
           first_name, last_name, birth_date, status_id, created_at, updated_at)
         select g, o.ids[1 + {r.h('g', 'n_pat_office')} % cardinality(o.ids)],
-               case when {r.u('g', 'n_pat_user')} < 0.3 then
-                 (select max(id) from dispatch_user) end,
+               case when {r.u('g', 'n_pat_user')} < 0.3
+                    then u.ids[1 + {r.h('g', 'n_pat_user_id')} % cardinality(u.ids)] end,
                d.ids[1 + {r.h('g', 'n_pat_doctor')} % cardinality(d.ids)],
                'P-' || lpad(g::text, 7, '0'),
                {r.pick('g', 'n_pat_first', FIRST_NAMES)}, {r.pick('g', 'n_pat_last', LAST_NAMES)},
@@ -971,12 +974,13 @@ def _apply_inserts(conn: psycopg.Connection, r: _Sql, at: datetime, counts: dict
         from (select g, {_stamp(r, 'g', at, 'n_pat_at')} as at
               from generate_series({base + 1}::bigint, {base + n('dispatch_patient')}) g) s
         cross join (select {offices} as ids) o cross join (select {doctors} as ids) d
+        cross join (select {_ids_array('dispatch_user')} as ids) u
     """)
     inserted["dispatch_patient"] = cur.rowcount
 
-    # New instructions: a first one for some patients without any (their phase leaves
-    # not_started, new patients included), the others for patients drawn among all
-    # whose latest instruction this change set did not touch.
+    # New instructions: a first one for some untouched patients without any (their
+    # phase leaves not_started, their row stays as it is), the others for patients drawn
+    # among all (new ones included) whose instructions this change set did not touch.
     base = _sequence_top(conn, "dispatch_instruction")
     wanted = n("dispatch_instruction")
     firsts = max(1, wanted // 4)
@@ -991,7 +995,7 @@ def _apply_inserts(conn: psycopg.Connection, r: _Sql, at: datetime, counts: dict
         with lonely as (
           select coalesce(array_agg(p.id order by p.id), '{{}}') as ids
           from dispatch_patient p
-          where p.status_id <> 4
+          where p.status_id <> 4 and p.updated_at < {sql_ts(at)}
             and not exists (select 1 from dispatch_instruction i where i.patient_id = p.id)
         )
         insert into dispatch_instruction (id, patient_id, doctor_id, type, status, notes,
@@ -1017,7 +1021,7 @@ def _apply_inserts(conn: psycopg.Connection, r: _Sql, at: datetime, counts: dict
               from generate_series({base + 1}::bigint, {base + wanted - firsts}) g
               cross join (select {_ids_array('dispatch_patient', f'''not exists (
                   select 1 from dispatch_instruction i where i.patient_id = dispatch_patient.id
-                  and i.updated_at >= {_ts(at)})''')} as ids) p) s
+                  and i.updated_at >= {sql_ts(at)})''')} as ids) p) s
         cross join (select {doctors} as ids) d
     """)
     inserted["dispatch_instruction"] = first_instructions + cur.rowcount
@@ -1056,14 +1060,14 @@ def _apply_inserts(conn: psycopg.Connection, r: _Sql, at: datetime, counts: dict
     return inserted
 
 
-def _apply_deletes(conn: psycopg.Connection, r: _Sql, at: datetime, counts: dict[str, int],
+def _apply_deletes(conn: psycopg.Connection, r: SqlDraws, at: datetime, counts: dict[str, int],
                    touched: int) -> dict[str, list[int]]:
     """Hard deletes of rows nothing depends on and that this change set did not touch.
 
     An instruction is kept while an operation names it, or while an operation without
     instruction names its patient (its case could be the patient's latest).
     """
-    before = _ts(at)
+    before = sql_ts(at)
 
     def n(table: str) -> int:
         return round(touched * _DELETE_SHARE[table])
@@ -1138,13 +1142,13 @@ def mutate_dispatch(dsn: str, share: float = 0.01, seed: int = 7) -> DispatchCha
         # Changes happen in the hour starting a minute after the last one, so an
         # incremental extract on updated_at sees exactly them.
         at = last_change.replace(microsecond=0) + timedelta(minutes=1)
-        r = _Sql(seed, salt=int(last_change.timestamp()))
+        r = SqlDraws(seed, salt=int(last_change.timestamp()))
         total = sum(v for t, v in counts.items() if t != "dispatch_patient_status")
         touched = max(40, round(share * total))
         updated = _apply_updates(conn, r, at, counts, touched)
         phase = _apply_phase_changes(conn, r, at, counts, touched)
         updated["dispatch_instruction"] += phase
-        inserted = _apply_inserts(conn, r, at, counts, touched, seed)
+        inserted = _apply_inserts(conn, r, at, counts, touched)
         phase += inserted.pop("_phase")
         deleted = _apply_deletes(conn, r, at, counts, touched)
         conn.commit()

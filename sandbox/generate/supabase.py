@@ -38,9 +38,9 @@ from sandbox.generate.dispatch import (
 from sandbox.generate.dispatch import (
     FIRST_NAMES,
     LAST_NAMES,
-    _Sql,
-    _ts,
+    SqlDraws,
     deferred_constraints,
+    sql_ts,
 )
 
 # contracts.md section 7, verbatim: the tests compare the created schema with it.
@@ -257,7 +257,7 @@ def _copy_source(source: psycopg.Connection, target: psycopg.Connection,
         )
         where = ""
         if cutover is not None and any(name == "created_at" for name, _ in columns):
-            where = f" where created_at < {_ts(cutover)}"
+            where = f" where created_at < {sql_ts(cutover)}"
         with source.cursor().copy(
             f"copy (select {names} from {table}{where}) to stdout (format binary)"
         ) as out, target.cursor().copy(
@@ -269,7 +269,7 @@ def _copy_source(source: psycopg.Connection, target: psycopg.Connection,
         target.execute(f"analyze _src_{table}")
 
 
-def _insert_migrated(conn: psycopg.Connection, r: _Sql,
+def _insert_migrated(conn: psycopg.Connection, r: SqlDraws,
                      cutover: datetime | None) -> tuple[dict[str, int], dict[str, int]]:
     migrated: dict[str, int] = {}
     stale: dict[str, int] = {}
@@ -279,13 +279,13 @@ def _insert_migrated(conn: psycopg.Connection, r: _Sql,
     }
     for table in TABLES:
         values = dict(_VALUES[table])
-        is_stale = "false" if cutover is None else f"m.updated_at >= {_ts(cutover)}"
+        is_stale = "false" if cutover is None else f"m.updated_at >= {sql_ts(cutover)}"
         for column, older in _STALE[table].items():
             older = stale_names.get(older, older)
             values[column] = f"case when {is_stale} then {older} else {values[column]} end"
         # An older version was last saved between the row's creation and the cutover.
         updated = "m.updated_at" if cutover is None else (
-            f"case when {is_stale} then m.created_at + (({_ts(cutover)} - m.created_at)"
+            f"case when {is_stale} then m.created_at + (({sql_ts(cutover)} - m.created_at)"
             f" * {r.u('m.id', 'stale_at_' + table)}) else m.updated_at end"
         )
         latest = " left join _m_latest l on l.patient_id = m.id" if table == "patients" else ""
@@ -302,7 +302,7 @@ def _insert_migrated(conn: psycopg.Connection, r: _Sql,
     return migrated, stale
 
 
-def _edit_migrated(conn: psycopg.Connection, r: _Sql, share: float) -> dict[str, list[int]]:
+def _edit_migrated(conn: psycopg.Connection, r: SqlDraws, share: float) -> dict[str, list[int]]:
     """The new app's edits of migrated rows: updated_at after the source's (a conflict
     as the spec defines it before our first push)."""
     edited: dict[str, list[int]] = {}
@@ -344,7 +344,7 @@ def create_supabase(
     if app_edit_share > 0 and migrated_share == 0:
         raise ValueError("the new app can only edit migrated rows: give a migrated share")
     started = datetime.now(UTC)
-    r = _Sql(seed)
+    r = SqlDraws(seed)
     cutover: datetime | None = None
     migrated = {table: 0 for table in TABLES}
     stale = {table: 0 for table in TABLES}
@@ -379,7 +379,7 @@ def app_edit(dsn: str, share: float, seed: int = 7) -> AppEdits:
     """
     if not 0 < share <= 1:
         raise ValueError(f"share must be in (0, 1] (got {share})")
-    r = _Sql(seed, salt=1)
+    r = SqlDraws(seed, salt=1)
     edited: dict[str, list[int]] = {}
     with psycopg.connect(dsn) as conn:
         _session(conn)

@@ -16,7 +16,8 @@ in one run and against one warehouse database:
 Each extract is the real command in a child process of its own, so its wall time and
 peak memory (max RSS) are its own; dlt's trace gives its step times (extract,
 normalize, load), and the rest is its fixed cost (interpreter, imports, pipeline and
-source setup: reflection of the tables).
+source setup: reflection of the tables). `--repeat N` runs N rounds and keeps each
+extract's fastest (the machine may be shared) and the highest peak memory.
 
 By default the databases live on a stack of their own (`python -m sandbox up` in a
 temporary folder, like `make benchmark`); `--server DSN` uses an existing Postgres
@@ -118,9 +119,29 @@ def _figures(label: str, run: dict[str, Any], baseline: float | None) -> dict[st
     return figures
 
 
-def bench_extract_dispatch(server: str, rows: int, seed: int = 7) -> dict[str, Any]:
+def _reset_warehouse(warehouse_dsn: str, work: Path) -> None:
+    """An empty warehouse and no dlt state: the next extract is a first load."""
+    with psycopg.connect(warehouse_dsn, autocommit=True) as conn:
+        conn.execute("drop schema if exists raw_dispatch cascade;"
+                     " drop schema if exists raw_dispatch_staging cascade")
+    shutil.rmtree(work / "dlt", ignore_errors=True)
+
+
+def _best(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The fastest of repeated runs, with the highest peak memory of them all: the
+    machine is shared, so the minimum time is the least disturbed one, and memory is
+    reported at its worst."""
+    best = dict(min(runs, key=lambda run: run["seconds"]))
+    best["peak_mib"] = max(run["peak_mib"] for run in runs)
+    return best
+
+
+def bench_extract_dispatch(
+    server: str, rows: int, seed: int = 7, repeat: int = 1
+) -> dict[str, Any]:
     """Fill `rows` rows on `server` (a libpq URL of any database there), then time the
-    baseline and the extracts; the two databases it creates are dropped after."""
+    baseline and the extracts, `repeat` times each (a round: first load, no change,
+    1 % changes, full refresh); the two databases it creates are dropped after."""
     name = f"ext_bench_{uuid.uuid4().hex[:8]}"
     source_db, warehouse_db = f"{name}_source", f"{name}_warehouse"
     base_url = server.rsplit("/", 1)[0]
@@ -142,23 +163,32 @@ def bench_extract_dispatch(server: str, rows: int, seed: int = 7) -> dict[str, A
             # no sandbox.env of the developer, a dlt folder of its own
             "SANDBOX_DIR": str(work / "sandbox"), "DLT_DATA_DIR": str(work / "dlt"),
         }
-        baseline = copy_baseline(source_dsn, warehouse_dsn)["seconds"]
-        full = run_extract(env, work)
-        unchanged = run_extract(env, work)
-        changes = mutate_dispatch(source_dsn, share=0.01, seed=seed)
-        incremental = run_extract(env, work)
-        refresh = run_extract(env, work, "--full-refresh")
+        rounds: dict[str, list[dict[str, Any]]] = {
+            "full": [], "unchanged": [], "incremental": [], "full_refresh": []
+        }
+        baselines: list[float] = []
+        touched: list[int] = []
+        for _ in range(repeat):
+            baselines.append(copy_baseline(source_dsn, warehouse_dsn)["seconds"])
+            _reset_warehouse(warehouse_dsn, work)
+            rounds["full"].append(run_extract(env, work))
+            rounds["unchanged"].append(run_extract(env, work))
+            touched.append(mutate_dispatch(source_dsn, share=0.01, seed=seed).touched)
+            rounds["incremental"].append(run_extract(env, work))
+            rounds["full_refresh"].append(run_extract(env, work, "--full-refresh"))
+        baseline = min(baselines)
         return {
             "rows": total,
             "tables": generated.counts,
+            "rounds": repeat,
             "fill_seconds": round(generated.seconds, 2),
             "copy_seconds": round(baseline, 2),
             "copy_rows_per_s": round(total / baseline),
-            **_figures("full", full, baseline),
-            **_figures("unchanged", unchanged, None),
-            "incremental_source_rows_touched": changes.touched,
-            **_figures("incremental", incremental, None),
-            **_figures("full_refresh", refresh, baseline),
+            **_figures("full", _best(rounds["full"]), baseline),
+            **_figures("unchanged", _best(rounds["unchanged"]), None),
+            "incremental_source_rows_touched": touched[0],
+            **_figures("incremental", _best(rounds["incremental"]), None),
+            **_figures("full_refresh", _best(rounds["full_refresh"]), baseline),
         }
     finally:
         with psycopg.connect(server, autocommit=True) as conn:
@@ -181,6 +211,9 @@ def main(
         typer.Option(help="an existing Postgres (libpq URL); default: a stack of its own"),
     ] = None,
     seed: Annotated[int, typer.Option(help="the generator's seed")] = 7,
+    repeat: Annotated[
+        int, typer.Option(help="rounds; the figures are each extract's fastest round")
+    ] = 1,
 ) -> None:
     """Fill, measure, write the figures."""
     base: Path | None = None
@@ -191,7 +224,7 @@ def main(
         server = (f"postgresql://{env['PGUSER']}:{env['PGPASSWORD']}@{env['PGHOST']}:"
                   f"{env['PGPORT']}/postgres")
     try:
-        figures = bench_extract_dispatch(server, rows, seed)
+        figures = bench_extract_dispatch(server, rows, seed, repeat)
     finally:
         if base is not None:
             subprocess.run([sys.executable, "-m", "sandbox", "down"], cwd=ROOT, env=env,

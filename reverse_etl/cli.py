@@ -29,7 +29,7 @@ from typer.core import TyperGroup
 from common.http import retry_lines
 from common.redaction import redact, register_secrets
 from common.settings import ConfigurationError, Settings, load_settings
-from reverse_etl import registry
+from reverse_etl import quality, registry, validation
 from reverse_etl.destinations import build_destination
 from reverse_etl.engine import RunResult, run_pass
 from reverse_etl.ledger import RUN_STATUSES, Ledger, migrations
@@ -204,7 +204,7 @@ def push(
                 markup=False, highlight=False,
             )
             dry_run = True
-        with connect(settings) as conn:
+        with connect(settings) as conn, quality.suite_results_reused():
             ledger = Ledger(conn)
             observer = ConsoleObserver(out)
             for sync in syncs:
@@ -225,7 +225,15 @@ def push(
                 results.append(result)
                 if result.exit_code not in (0, 1):
                     break  # a later sync may depend on this one's records
-    worst = next((r for r in results if r.exit_code not in (0, 1)), None)
+            worst = next((r for r in results if r.exit_code not in (0, 1)), None)
+            if (
+                worst is None
+                and pass_name.value == "update"
+                and not dry_run
+                and objects is None
+                and validation.validates(destination)
+            ):
+                _validate(conn, destination)
     if worst is not None:
         # The observer printed the whole story; stderr gets its first line.
         fail((worst.error or f"pass {worst.status}").splitlines()[0], worst.exit_code)
@@ -238,6 +246,34 @@ def push(
         )
         raise typer.Exit(1)
     raise typer.Exit(0)
+
+
+def _validate(conn: psycopg.Connection[Any], destination: str) -> None:
+    """After a destination's whole update pass: read it back and check it holds what
+    the models prescribe; a failed check is the command's exit code."""
+    out.print(f"validation: reading {destination} back", markup=False, highlight=False)
+    result = validation.validate(conn, destination)
+    if result.error is not None:
+        fail(result.error, result.exit_code)
+    table = Table(title=f"validation of {destination}", header_style="bold")
+    for column in ("entity", "check", "source", "target", "verdict"):
+        table.add_column(column, overflow="fold")
+    for check in result.checks:
+        table.add_row(
+            check.entity,
+            check.check_name,
+            check.source_value or "",
+            check.target_value or "",
+            "pass" if check.passed else "FAIL",
+        )
+    out.print(table)
+    if result.failed:
+        for check in result.failed[1:]:
+            err.print(validation.failure_line(check), markup=False, highlight=False)
+        fail(
+            f"validation failed: {validation.failure_line(result.failed[0])}",
+            result.exit_code,
+        )
 
 
 @app.command()

@@ -154,6 +154,28 @@ SYNCS: tuple[Sync, ...] = (
         max_rows=1000,
         gate="workorders",
     ),
+    # Legacy dispatch -> Supabase: one sync per target table and pass, parents before
+    # children (the target's foreign keys). Set-based writes, 10,000 rows a batch.
+    # Creates: a first load writes the whole legacy database, so the only bound is a
+    # count far beyond its size. Updates: a day changes a few percent; half of a
+    # table at once is a rule gone wrong, not the legacy app at work.
+    *(
+        Sync(
+            destination="supabase",
+            object_name=table,
+            entity=table,
+            pass_name=pass_name,
+            view=f"sync.supabase_{table}_to_{pass_name}",
+            key="id",
+            batch_size=10_000,
+            destination_table=f"raw_supabase.{table}",
+            max_rows=10_000_000 if pass_name == "create" else None,
+            max_share=None if pass_name == "create" else 0.5,
+            gate="dispatch",
+        )
+        for pass_name in PASSES
+        for table in ("offices", "profiles", "doctors", "patients", "cases", "operations")
+    ),
     Sync(
         destination="propertyware",
         object_name="work_orders",

@@ -34,8 +34,11 @@ python -m sandbox.demo seed --properties 600
 echo "== test data: PropertyWare and ServiceFusion (overlapping, every dedup case)"
 python -m sandbox seed workorders --buildings 20 --seed 7
 
+echo "== test data: legacy dispatch and a Supabase half-migrated, with new-app edits"
+python -m sandbox seed dispatch --rows 5000 --seed 7 --migrated-share 0.5 --app-edit-share 0.05
+
 echo "== extract"
-python -m extract rds salesforce propertyware servicefusion
+python -m extract rds salesforce propertyware servicefusion dispatch supabase
 
 echo "== dbt seed, sqlfluff, dbt build"
 dbt seed --quiet

@@ -40,10 +40,17 @@ def _propertyware(sync: Sync, settings: Settings) -> Destination:
     return PropertyWareDestination(settings, object_name=sync.object_name)
 
 
+def _supabase(sync: Sync, settings: Settings) -> Destination:
+    from reverse_etl.destinations.supabase import SupabaseDestination
+
+    return SupabaseDestination(settings, object_name=sync.object_name)
+
+
 FACTORIES: dict[str, Callable[[Sync, Settings], Destination]] = {
     "salesforce": _salesforce,
     "servicefusion": _servicefusion,
     "propertyware": _propertyware,
+    "supabase": _supabase,
 }
 
 

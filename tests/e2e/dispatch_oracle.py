@@ -23,7 +23,7 @@ otherwise):
 
 * uuid of a legacy id without mapping: `uuid5(NAMESPACES[table], str(legacy_id))`;
   namespaces per *target table*, each `uuid5(NAMESPACE_URL,
-  "propsync:dispatch_supabase:<table>")` (literals below).
+  "propsync:dispatch:<table>")` (literals below).
 * "Exists in the source" means present in the source now: a hard-deleted row is no
   parent, no instruction of its patient and no candidate for a patient's latest case.
 * A hard-deleted row that the warehouse had extracted and the target holds becomes
@@ -84,15 +84,15 @@ LEGACY_KEY: dict[str, str] = {
 }
 SOURCE_TABLES: tuple[str, ...] = (*SOURCE_TABLE.values(), "dispatch_patient_status")
 
-# uuid5(NAMESPACE_URL, f"propsync:dispatch_supabase:{table}"); tests check the literals.
-NAMESPACE_NAME = "propsync:dispatch_supabase:{table}"
+# uuid5(NAMESPACE_URL, f"propsync:dispatch:{table}"); tests check the literals.
+NAMESPACE_NAME = "propsync:dispatch:{table}"
 NAMESPACES: dict[str, uuid.UUID] = {
-    "offices": uuid.UUID("ef9fa098-81e5-5d78-9f1d-2db8df4fbb98"),
-    "profiles": uuid.UUID("ebec9d44-535e-5207-8816-bce460362ed6"),
-    "doctors": uuid.UUID("22942862-853a-5823-86e8-3874d22e9c75"),
-    "patients": uuid.UUID("6cccb98b-f431-5734-bedc-c1efafbe6afd"),
-    "cases": uuid.UUID("d33c028c-d852-5649-ada6-e32df4c26ab2"),
-    "operations": uuid.UUID("fafbe127-77df-5a55-a84b-a200fb3d78b6"),
+    "offices": uuid.UUID("bad25002-f6df-5dba-904d-d3c887b5085f"),
+    "profiles": uuid.UUID("9b223250-aa94-5feb-9c75-2c8ab252032c"),
+    "doctors": uuid.UUID("79d07112-2b2d-5179-acd0-e74ed6ed1a5f"),
+    "patients": uuid.UUID("297afed1-18cf-53cd-8ad7-ba2860e8df1a"),
+    "cases": uuid.UUID("03cf4b76-94c3-5db6-b284-88e035e7f9e6"),
+    "operations": uuid.UUID("0a1c3f08-6aff-53d8-be74-86a89fba47e0"),
 }
 
 # contracts.md section 7, in column order.

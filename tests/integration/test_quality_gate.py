@@ -379,8 +379,8 @@ def test_check_command_and_data_docs(
 
     assert check_command("salesforce", "delete") == 2
     assert "unknown pass 'delete'" in capsys.readouterr().err
-    assert check_command("supabase", "create") == 2
-    assert "no sync is registered for destination 'supabase'" in capsys.readouterr().err
+    assert check_command("hubspot", "create") == 2
+    assert "no sync is registered for destination 'hubspot'" in capsys.readouterr().err
     ungated = replace(CREATE, gate=None, no_gate_reason="nothing to check")
     monkeypatch.setattr(registry, "SYNCS", (ungated, UPDATE))
     assert check_command("salesforce", "create") == 2

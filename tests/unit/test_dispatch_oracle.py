@@ -114,7 +114,7 @@ def test_garbage_prices_are_rejected_not_zeroed(price: str) -> None:
 def test_namespaces_are_the_documented_derivation() -> None:
     for table, value in NAMESPACES.items():
         assert namespace(table) == value
-        assert value == uuid.uuid5(uuid.NAMESPACE_URL, f"propsync:dispatch_supabase:{table}")
+        assert value == uuid.uuid5(uuid.NAMESPACE_URL, f"propsync:dispatch:{table}")
     assert len(set(NAMESPACES.values())) == 6
     assert new_uuid("patients", 42) == uuid.uuid5(NAMESPACES["patients"], "42")
     assert new_uuid("patients", 42) != new_uuid("cases", 42)

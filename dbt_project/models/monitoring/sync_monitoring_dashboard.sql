@@ -25,6 +25,12 @@ workorder_health as (
 
 ),
 
+supabase_health as (
+
+    select * from {{ ref('supabase_sync_health') }}
+
+),
+
 slice_syncs as (
 
     select
@@ -82,6 +88,23 @@ slice_syncs as (
         slice_reason
 
     from workorder_health
+
+    union all
+
+    select
+        sync_name,
+        destination,
+        object_name,
+        sync_pass,
+        sync_view,
+        queue_size,
+        rows_truncated,
+        is_p0_no_recent_success,
+        is_p1_slice_condition,
+        is_p2_slice_condition,
+        slice_reason
+
+    from supabase_health
 
 ),
 

@@ -42,6 +42,7 @@ benchmarks/results/extract_dispatch.md.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -97,12 +98,18 @@ def connection_url(credentials: Credentials) -> str:
 
 
 def read_arrow(url: str, query: str) -> pa.Table:
-    """One query through connectorx, temporal columns in microseconds like dlt's."""
+    """One query through connectorx, typed exactly like sql_table's batches: connectorx's
+    stream (its types differ from its whole-table reads: int8 for int4), time zones and
+    timestamp units fixed as dlt's connectorx backend fixes them."""
     import connectorx as cx
-    from dlt.common.libs.pyarrow import cast_connectorx_temporal_columns
+    from dlt.common.libs.pyarrow import (
+        cast_connectorx_temporal_columns,
+        set_plus0000_timezone_to_utc,
+    )
 
-    table = cx.read_sql(url, query, return_type="arrow")
-    return cast_connectorx_temporal_columns(table)
+    reader = cx.read_sql(url, query, return_type="arrow_stream", batch_size=BATCH_ROWS)
+    table = pa.Table.from_batches(list(reader), schema=reader.schema)
+    return cast_connectorx_temporal_columns(set_plus0000_timezone_to_utc(table))
 
 
 class WarehouseReadError(RuntimeError):
@@ -235,6 +242,11 @@ class KeyScan:
     lookback_seconds: float
     # what the key is cast with when keys are compared (`::text`: uuids as raw holds them)
     key_cast: str = ""
+    # the typed null columns the table's own reads add (`, null::timestamptz as ...`)
+    extra: str = ""
+    # the raw column whose non-null value says the row is gone already (None: a deleted
+    # row leaves raw)
+    mark: str | None = None
 
 
 def _ids_literal(ids: pa.Array, sql_type: str) -> str:
@@ -242,12 +254,13 @@ def _ids_literal(ids: pa.Array, sql_type: str) -> str:
     return f"'{{{values}}}'::{sql_type}"
 
 
-def source_select(url: str, schema: str, table: str, extra: str = "") -> str:
-    """`select <columns> from <table>` with json columns as text, as sql_table reads."""
+def source_select(url: str, scan: KeyScan) -> str:
+    """`select <columns> from <table>` as the table's own resource reads it: json
+    columns as text, the extra typed nulls."""
     columns = read_arrow(
         url,
         "select column_name, data_type from information_schema.columns"
-        f" where table_schema = '{schema}' and table_name = '{table}'"
+        f" where table_schema = '{scan.schema}' and table_name = '{scan.table}'"
         " order by ordinal_position",
     ).to_pylist()
     names = ", ".join(
@@ -255,13 +268,15 @@ def source_select(url: str, schema: str, table: str, extra: str = "") -> str:
         if c["data_type"] in ("json", "jsonb") else f'"{c["column_name"]}"'
         for c in columns
     )
-    return f'select {names}{extra} from "{schema}"."{table}"'
+    return f'select {names}{scan.extra} from "{scan.schema}"."{scan.table}"'
 
 
 @dataclass
 class KeyChanges:
-    """The outcome of one key comparison (Arrow arrays of keys)."""
+    """The outcome of one table's key comparison (Arrow arrays of keys), and what reads
+    the rows behind them."""
 
+    scan: KeyScan
     gone: pa.Array  # in raw and unmarked, not in the source
     still_gone: pa.Array  # in raw and marked, not in the source
     back: pa.Array  # in the source, missing from raw or marked there
@@ -269,23 +284,54 @@ class KeyChanges:
     since: datetime | None
     raw: str  # the raw table, qualified
     warehouse: str  # its database, a URL
-    # raw's columns (dlt's own left out), nullable: the one Arrow schema that the
-    # resource yields, whether a batch comes from raw or from the source (None when
-    # there is nothing to yield)
-    schema: pa.Schema | None
+    source: str  # the source database, a URL
+    _select: str | None = None
+    _schema: pa.Schema | None = None
+
+    def select(self) -> str:
+        if self._select is None:
+            self._select = source_select(self.source, self.scan)
+        return self._select
+
+    def schema(self) -> pa.Schema:
+        """The Arrow schema of the table's own batches (connectorx's types of the same
+        select): both resources write one table through one writer, whose buffer joins
+        batches only when their schemas are the same."""
+        if self._schema is None:
+            self._schema = read_arrow(self.source, f"{self.select()} limit 0").schema
+        return self._schema
 
 
-def read_keys(url: str, query: str) -> pa.Table:
-    """A key-only query through ADBC (the driver dlt loads parquet with): it reads with
-    binary COPY, twice as fast as connectorx for a column of 1M keys and without its
-    connection pool's set-up on every call."""
+def conform(rows: pa.Table, schema: pa.Schema) -> pa.Table:
+    """`rows` in `schema`: its columns in order and type, a column it lacks as nulls."""
+    columns = [
+        rows[field.name].cast(field.type) if field.name in rows.column_names
+        else pa.nulls(rows.num_rows, field.type)
+        for field in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _read_keys(url: str, queries: Sequence[str]) -> list[pa.Table]:
+    """Key-only queries on one ADBC connection (the driver dlt loads parquet with): it
+    reads with binary COPY, twice as fast as connectorx for a column of 1M keys."""
     from adbc_driver_manager import dbapi
     from dlt.destinations.impl.postgres.factory import get_adbc_driver_location
 
     driver = get_adbc_driver_location()
+    results = []
     with dbapi.connect(driver=driver, db_kwargs={"uri": url}) as conn, conn.cursor() as cursor:
-        cursor.execute(query)
-        return cursor.fetch_arrow_table()
+        for query in queries:
+            cursor.execute(query)
+            results.append(cursor.fetch_arrow_table())
+    return results
+
+
+def _read_warehouse_keys(url: str, queries: Sequence[str]) -> list[pa.Table]:
+    try:
+        return _read_keys(url, queries)
+    except Exception as error:  # ADBC's errors have no common base of their own
+        raise WarehouseReadError(str(error)) from error
 
 
 def incremental_start(table: str, cursor: str, lookback_seconds: float) -> datetime | None:
@@ -306,57 +352,63 @@ def incremental_start(table: str, cursor: str, lookback_seconds: float) -> datet
     return ensure_pendulum_datetime(last) - timedelta(seconds=lookback_seconds)
 
 
-def compare_keys(scan: KeyScan, source_url: str, mark: str | None) -> KeyChanges | None:
-    """Compare the source's keys with raw's; None before raw exists.
+class KeyComparisons:
+    """The key comparisons of every table of one run, made once, when the first
+    `<table>_deletes` asks: one connection per database, and the source's keys read
+    while the warehouse's are (two threads; ADBC releases the GIL)."""
 
-    `mark` is the column whose non-null value says the raw row is already gone (None:
-    deleted rows leave raw).
-    """
-    pipeline = dlt.current.pipeline()
-    with pipeline.sql_client() as client:
-        raw = client.make_qualified_table_name(scan.table)
-        with client.execute_query("select to_regclass(%s)", raw) as cursor:
-            row = cursor.fetchone()
-        warehouse = connection_url(client.credentials.to_native_representation())
-    if not (row and row[0]):
-        return None
-    since = incremental_start(scan.table, scan.cursor, scan.lookback_seconds)
-    gone_expr = f"{mark} is not null" if mark else "false"
-    try:
-        landed = read_keys(
-            warehouse, f"select {PRIMARY_KEY}{scan.key_cast} as k, {gone_expr} as gone from {raw}"
-        )
-    except Exception as error:  # ADBC's errors have no common base of their own
-        raise WarehouseReadError(str(error)) from error
-    present = read_keys(
-        source_url,
-        f'select {PRIMARY_KEY}{scan.key_cast} as k from "{scan.schema}"."{scan.table}"',
-    )["k"].combine_chunks()
-    keys = landed["k"].combine_chunks().cast(present.type)
-    marked = landed["gone"].combine_chunks()
-    in_source = pc.is_in(keys, value_set=present)
-    gone = keys.filter(pc.and_(pc.invert(in_source), pc.invert(marked)))
-    still_gone = keys.filter(pc.and_(pc.invert(in_source), marked))
-    # source keys missing from raw, and raw keys marked gone that the source holds again
-    missing = present.filter(pc.invert(pc.is_in(present, value_set=keys)))
-    returned = keys.filter(pc.and_(in_source, marked))
-    back = pa.concat_arrays([missing, returned])
-    schema = None
-    if len(gone) or len(still_gone) or len(back):
-        columns = read_warehouse(warehouse, f"select * from {raw} limit 0").schema
-        schema = pa.schema([
-            _utc(field).with_nullable(True) for field in columns
-            if not field.name.startswith("_dlt_")
-        ])
-    return KeyChanges(gone, still_gone, back, since, raw, warehouse, schema)
+    def __init__(self, credentials: Credentials, scans: Sequence[KeyScan]) -> None:
+        self.credentials = credentials
+        self.scans = {scan.table: scan for scan in scans}
+        self._done: dict[str, KeyChanges | None] | None = None
 
+    def __call__(self, table: str) -> KeyChanges | None:
+        """`table`'s comparison; None before its raw table exists."""
+        if self._done is None:
+            self._done = self._compare()
+        return self._done[table]
 
-def _utc(field: pa.Field) -> pa.Field:
-    """Timestamps with a time zone as connectorx reads them from the source (`UTC`)."""
-    kind = field.type
-    if pa.types.is_timestamp(kind) and kind.tz is not None:
-        return field.with_type(pa.timestamp(kind.unit, "UTC"))
-    return field
+    def _compare(self) -> dict[str, KeyChanges | None]:
+        source = connection_url(self.credentials)
+        pipeline = dlt.current.pipeline()
+        with pipeline.sql_client() as client:
+            raws = {table: client.make_qualified_table_name(table) for table in self.scans}
+            with client.execute_query(
+                "select name from unnest(%s::text[]) as t(name)"
+                " where to_regclass(name) is not null", list(raws.values()),
+            ) as cursor:
+                existing = {row[0] for row in cursor.fetchall()}
+            warehouse = connection_url(client.credentials.to_native_representation())
+        scans = [scan for table, scan in self.scans.items() if raws[table] in existing]
+        landed_queries = [
+            f"select {PRIMARY_KEY}{s.key_cast} as k,"
+            f" {f'{s.mark} is not null' if s.mark else 'false'} as gone from {raws[s.table]}"
+            for s in scans
+        ]
+        present_queries = [
+            f'select {PRIMARY_KEY}{s.key_cast} as k from "{s.schema}"."{s.table}"' for s in scans
+        ]
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            landed_future = pool.submit(_read_warehouse_keys, warehouse, landed_queries)
+            present_future = pool.submit(_read_keys, source, present_queries)
+            landed_all, present_all = landed_future.result(), present_future.result()
+        done: dict[str, KeyChanges | None] = dict.fromkeys(self.scans)
+        for scan, landed, present_table in zip(scans, landed_all, present_all, strict=True):
+            present = present_table["k"].combine_chunks()
+            keys = landed["k"].combine_chunks().cast(present.type)
+            marked = landed["gone"].combine_chunks()
+            in_source = pc.is_in(keys, value_set=present)
+            # source keys missing from raw, and raw keys marked gone the source holds again
+            missing = present.filter(pc.invert(pc.is_in(present, value_set=keys)))
+            done[scan.table] = KeyChanges(
+                scan=scan,
+                gone=keys.filter(pc.and_(pc.invert(in_source), pc.invert(marked))),
+                still_gone=keys.filter(pc.and_(pc.invert(in_source), marked)),
+                back=pa.concat_arrays([missing, keys.filter(pc.and_(in_source, marked))]),
+                since=incremental_start(scan.table, scan.cursor, scan.lookback_seconds),
+                raw=raws[scan.table], warehouse=warehouse, source=source,
+            )
+        return done
 
 
 def key_batches(ids: pa.Array) -> Iterator[pa.Array]:
@@ -365,34 +417,31 @@ def key_batches(ids: pa.Array) -> Iterator[pa.Array]:
         yield ids.slice(start, KEYS_PER_QUERY)
 
 
-def rows_back(
-    scan: KeyScan, source_url: str, changes: KeyChanges, extra: str
-) -> Iterator[pa.Table]:
+def rows_back(changes: KeyChanges) -> Iterator[pa.Table]:
     """The source rows of `changes.back` that the incremental read does not re-read
     (none when it has no start yet: then it reads every row)."""
     if not len(changes.back) or changes.since is None:
         return
+    scan = changes.scan
     older = f" and {scan.cursor} < '{changes.since.isoformat()}'"
-    select = source_select(source_url, scan.schema, scan.table, extra)
     for ids in key_batches(changes.back):
         rows = read_arrow(
-            source_url,
-            f"{select} where {PRIMARY_KEY} = any({_ids_literal(ids, scan.source_key_type)})"
-            f"{older}",
+            changes.source,
+            f"{changes.select()} where {PRIMARY_KEY}"
+            f" = any({_ids_literal(ids, scan.source_key_type)}){older}",
         )
-        if rows.num_rows and changes.schema is not None:
-            yield rows.select(changes.schema.names).cast(changes.schema)
+        if rows.num_rows:
+            yield conform(rows, changes.schema())
 
 
-def raw_rows(scan: KeyScan, changes: KeyChanges, ids: pa.Array) -> pa.Table:
-    """The raw rows of `ids` as last loaded, without dlt's own columns."""
-    assert changes.schema is not None
+def raw_rows(changes: KeyChanges, ids: pa.Array) -> pa.Table:
+    """The raw rows of `ids` as last loaded, in the shape of the table's own batches."""
     rows = read_warehouse(
         changes.warehouse,
         f"select * from {changes.raw}"
-        f" where {PRIMARY_KEY} = any({_ids_literal(ids, scan.raw_key_type)})",
+        f" where {PRIMARY_KEY} = any({_ids_literal(ids, changes.scan.raw_key_type)})",
     )
-    return rows.select(changes.schema.names).cast(changes.schema)
+    return conform(rows, changes.schema())
 
 
 def _set_column(rows: pa.Table, name: str, values: pa.Array) -> pa.Table:
@@ -401,12 +450,12 @@ def _set_column(rows: pa.Table, name: str, values: pa.Array) -> pa.Table:
 
 
 def _dispatch_deletes(
-    credentials: Credentials, scan: KeyScan, full: bool, columns: Any
+    comparisons: KeyComparisons, scan: KeyScan, full: bool, columns: Any
 ) -> DltResource:
     """`<table>_deletes`: marks hard deletes, restores rows the incremental read misses.
 
-    `columns` are the table resource's (reflected) hints: both resources write one
-    table through one writer, so dlt must shape their batches alike.
+    `columns` are the table resource's (reflected) hints: dlt shapes both resources'
+    batches of the table alike.
     """
 
     @dlt.resource(
@@ -418,8 +467,7 @@ def _dispatch_deletes(
         file_format="parquet",
     )
     def deletes() -> Iterator[pa.Table]:
-        source_url = connection_url(credentials)
-        changes = compare_keys(scan, source_url, DELETED_AT)
+        changes = comparisons(scan.table)
         if changes is None:
             return
         found = datetime.now(UTC)
@@ -430,14 +478,13 @@ def _dispatch_deletes(
         metrics = dlt.current.resource_metrics()
         metrics[DELETED_METRIC], metrics[MARKER_METRIC] = len(changes.gone), len(gone)
         for ids in key_batches(gone):
-            rows = raw_rows(scan, changes, ids)
+            rows = raw_rows(changes, ids)
             marks = pc.coalesce(
                 rows[DELETED_AT], pa.scalar(found, type=rows.schema.field(DELETED_AT).type)
             ).combine_chunks()
             yield _set_column(rows, DELETED_AT, marks)
         if not full:
-            live = f", null::timestamptz as {DELETED_AT}"
-            yield from rows_back(scan, source_url, changes, live)
+            yield from rows_back(changes)
 
     return deletes()
 
@@ -457,6 +504,12 @@ def dispatch(
     incremental state must be gone too, as `refresh="drop_data"` makes it); otherwise
     the cursor tables merge incrementally.
     """
+    live = f", null::timestamptz as {DELETED_AT}"
+    scans = [
+        KeyScan(table, schema, "int[]", "bigint[]", cursor, lookback_seconds, "", live, DELETED_AT)
+        for table in tables if (cursor := TABLES[table]) is not None
+    ]
+    comparisons = KeyComparisons(credentials, scans)
     for table in tables:
         cursor = TABLES[table]
         merged = cursor is not None and not full
@@ -467,6 +520,6 @@ def dispatch(
         )
         if cursor is not None:
             # first: it reads the table's incremental state before the table binds it
-            scan = KeyScan(table, schema, "int[]", "bigint[]", cursor, lookback_seconds)
-            yield _dispatch_deletes(credentials, scan, full, resource.columns)
+            scan = comparisons.scans[table]
+            yield _dispatch_deletes(comparisons, scan, full, resource.columns)
         yield resource

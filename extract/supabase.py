@@ -40,10 +40,9 @@ from extract.dispatch import (
     LOOKBACK_SECONDS,
     PRIMARY_KEY,
     Credentials,
+    KeyComparisons,
     KeyScan,
     arrow_table,
-    compare_keys,
-    connection_url,
     key_batches,
     raw_rows,
     rows_back,
@@ -66,7 +65,9 @@ def _with_flag(query: sa.Select[Any], table: sa.Table) -> sa.Select[Any]:
     return text_json_columns(query, table).add_columns(flag)
 
 
-def _deletes(credentials: Credentials, scan: KeyScan, full: bool, columns: Any) -> DltResource:
+def _deletes(
+    comparisons: KeyComparisons, scan: KeyScan, full: bool, columns: Any
+) -> DltResource:
     """`<table>_deletes`: removes the keys the target deleted, adds the rows it lacks."""
 
     @dlt.resource(
@@ -78,8 +79,7 @@ def _deletes(credentials: Credentials, scan: KeyScan, full: bool, columns: Any) 
         file_format="parquet",
     )
     def deletes() -> Iterator[pa.Table]:
-        source_url = connection_url(credentials)
-        changes = compare_keys(scan, source_url, None)
+        changes = comparisons(scan.table)
         if changes is None:
             return
         dlt.current.resource_metrics()[DELETED_METRIC] = len(changes.gone)
@@ -87,13 +87,11 @@ def _deletes(credentials: Credentials, scan: KeyScan, full: bool, columns: Any) 
             # raw is emptied and reloaded from the target: the deleted keys only count
             return
         for ids in key_batches(changes.gone):
-            rows = raw_rows(scan, changes, ids)
+            rows = raw_rows(changes, ids)
             flag = pa.array([True] * rows.num_rows, type=pa.bool_())
             index = rows.column_names.index(DELETED_FLAG)
             yield rows.set_column(index, pa.field(DELETED_FLAG, pa.bool_()), flag)
-        yield from rows_back(
-            scan, source_url, changes, f", null::boolean as {DELETED_FLAG}"
-        )
+        yield from rows_back(changes)
 
     return deletes()
 
@@ -112,6 +110,11 @@ def supabase(
     `full` loads everything with `replace` (a first load, a full refresh); otherwise
     the tables merge incrementally.
     """
+    flag = f", null::boolean as {DELETED_FLAG}"
+    comparisons = KeyComparisons(credentials, [
+        KeyScan(table, schema, "uuid[]", "text[]", CURSOR, lookback_seconds, "::text", flag)
+        for table in tables
+    ])
     for table in tables:
         resource = arrow_table(
             credentials, table, schema=schema, cursor=CURSOR,
@@ -119,6 +122,5 @@ def supabase(
             write_disposition="replace" if full else "merge", query_adapter=_with_flag,
         )
         # first: it reads the table's incremental state before the table binds it
-        scan = KeyScan(table, schema, "uuid[]", "text[]", CURSOR, lookback_seconds, "::text")
-        yield _deletes(credentials, scan, full, resource.columns)
+        yield _deletes(comparisons, comparisons.scans[table], full, resource.columns)
         yield resource

@@ -225,6 +225,9 @@ def test_hard_deletes_are_marked_kept_and_cleared_when_the_key_comes_back(
         conn.execute("delete from dispatch_operation where id in (select id from saved)")
         conn.execute("delete from dispatch_instruction where id = (select max(id)"
                      " from dispatch_instruction)")
+        # a change in the same table in the same run: marks and changed rows together
+        conn.execute("update dispatch_operation set price = '1.00', updated_at = now()"
+                     " where id = (select max(id) from dispatch_operation)")
         gone = [row[0] for row in conn.execute("select id from saved order by id").fetchall()]
     before = datetime.now().astimezone()
     first = extract_source("dispatch", settings, pipelines_dir=tmp_path)

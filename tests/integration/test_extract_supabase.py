@@ -149,9 +149,13 @@ def test_deletes_leave_raw_and_edits_merge(
         conn.execute(
             "update cases set notes = 'edited in the app', updated_at = now()"
             " where id in (select id from cases order by legacy_instruction_id limit 3)")
+        # a change in the table that lost rows, in the same run: one batch of each kind
+        conn.execute(
+            "update operations set amount = amount + 0.01, updated_at = now()"
+            " where id = (select id from operations order by legacy_operation_id desc limit 1)")
     result = extract_source("supabase", settings, pipelines_dir=tmp_path)
     assert result.deleted == {**dict.fromkeys(TABLES, 0), "operations": deleted}
-    assert result.rows["cases"] >= 3
+    assert result.rows["cases"] >= 3 and result.rows["operations"] >= 1
     assert_mirrors_target(supabase_dsn, warehouse_dsn)
 
     again = extract_source("supabase", settings, pipelines_dir=tmp_path)

@@ -10,21 +10,23 @@ ever becomes a Python object. The tables are merged on `id` and read incremental
 LOOKBACK_SECONDS before the highest `updated_at` already loaded, so a row whose
 transaction committed after the previous run had read past its `updated_at` is still
 caught; the re-read rows merge by key (dlt's delete-insert merge deduplicates the staged
-rows on `id`). `dispatch_patient_status` (five rows, no `updated_at`) is replaced.
+rows on `id`). `dispatch_patient_status` (five rows, no `updated_at`) is replaced. The
+look-back and the batch size are the source's arguments, so dlt's configuration sets
+them too (`SOURCES__DISPATCH__LOOKBACK_SECONDS`, `SOURCES__DISPATCH__BATCH_ROWS`).
 
 Keys, not rows, find what an incremental read cannot see. Each merged table has a
-second resource, `<table>_deletes`, that compares the source's key set with the raw
-table's (one key-only query on each side, compared as Arrow arrays) and yields:
+second resource, `<table>_deletes`, ahead of it; the first of them compares, for every
+table at once, the source's key set with the raw table's (key-only queries through
+ADBC, compared as Arrow arrays: `KeyComparisons`), and each yields for its table:
 
 - for a key the source no longer holds (a hard delete): the raw row as it was last
   loaded with `_dispatch_deleted_at` set to the time of detection. The row stays in raw
   with that mark; the models turn it into a soft delete. A mark, once set, keeps its
   time on later runs.
 - for a key the source holds that raw lacks or has marked deleted, and whose
-  `updated_at` is older than what this run's incremental read re-reads: the source row,
+  `updated_at` is older than where this run's incremental read starts: the source row,
   unmarked (a key that reappears, or a row committed later than the look-back allows).
-  The newer rows come from the incremental read itself, so the two resources never
-  yield the same key in a run.
+  The newer rows come from the incremental read itself (see `incremental_start`).
 
 `_dispatch_deleted_at` is null in every row the incremental read yields (its query
 selects a typed null), so a key that comes back is unmarked by the merge.
@@ -35,8 +37,9 @@ The rows a full refresh no longer finds in the source are written again from raw
 their mark, so the models keep seeing those deletes.
 
 connectorx ends each stream with an empty batch, and ADBC refuses a parquet file
-without rows (`_EmptyBatches`). The speed and memory figures are in
-benchmarks/results/extract_dispatch.md.
+without rows (`EmptyBatches`). The speed and memory figures are in
+benchmarks/results/extract_dispatch.md; dlt's settings for them in
+extract.pipelines.FAST_PATH_CONFIG.
 """
 
 from __future__ import annotations

@@ -381,6 +381,10 @@ def extract_source(
     both write may be registered to either, so leaving them out could leave a
     table untruncated. Their markers delete nothing more from an emptied table;
     `deleted` then counts the rows the reload no longer holds.
+
+    A source on the fast path (`SourceSpec.fast_path`: dispatch, supabase) whose raw
+    tables are not all in the warehouse runs as a full refresh: a first load replaces
+    (no staging copy) and reads every row whatever dlt's local state says.
     """
     if name in PLANNED_SOURCES:
         raise ExtractError(f"source '{name}' is not available yet", EXIT_CONFIG)

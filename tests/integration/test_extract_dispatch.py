@@ -322,6 +322,19 @@ def test_unreachable_dispatch_is_one_line_without_the_password(
     assert secret not in str(caught.value) and "\n" not in str(caught.value)
 
 
+def test_unreachable_warehouse_is_named(
+    databases: tuple[str, str], postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    dispatch_dsn, _ = databases
+    dead = PostgresServer(postgres_server.host, free_port(), "loader", "wh-secret-pw")
+    settings = make_settings(dead, "wh", dispatch_dsn)
+    with pytest.raises(ExtractError) as caught:
+        extract_source("dispatch", settings, pipelines_dir=tmp_path)
+    assert caught.value.exit_code == EXIT_UNREACHABLE
+    assert f"warehouse {settings.warehouse.label()} is unreachable" in str(caught.value)
+    assert "wh-secret-pw" not in str(caught.value)
+
+
 def test_cli(
     databases: tuple[str, str], postgres_server: PostgresServer, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,

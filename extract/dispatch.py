@@ -44,6 +44,7 @@ extract.pipelines.FAST_PATH_CONFIG.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -55,6 +56,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 from dlt.common.configuration.specs import ConnectionStringCredentials
+from dlt.common.schema.typing import C_DLT_ID
 from dlt.common.time import ensure_pendulum_datetime
 from dlt.extract import DltResource
 from dlt.sources.sql_database import sql_table
@@ -200,6 +202,53 @@ class EmptyBatches:
         return None
 
 
+class DltShape:
+    """A map step that gives each Arrow batch its final shape at extract: the table's
+    nullability and dlt's `_dlt_id`.
+
+    dlt's parquet normalizer rewrites every file whose batches do not already match
+    the table's schema, or to which it must add `_dlt_id` (random ids made one Python
+    string at a time): 3 s of a 2M-row first load, and a second copy of the data. With
+    the column here (`NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID` off for the pipeline,
+    extract.pipelines.FAST_PATH_CONFIG) and the schema's nullability, it imports the
+    extracted files as they are. An id is unique within the dataset: a random prefix
+    per run, the row's number within the run.
+    """
+
+    def __init__(self, columns: Any, ids: RowIds) -> None:
+        self.required = {
+            name for name, column in (columns or {}).items()
+            if column.get("nullable") is False
+        }
+        self.ids = ids
+
+    def __call__(self, item: Any) -> Any:
+        if not isinstance(item, pa.Table) or C_DLT_ID in item.column_names:
+            return item
+        schema = pa.schema(
+            [field.with_nullable(field.name not in self.required) for field in item.schema],
+            metadata=item.schema.metadata,
+        )
+        shaped = item.cast(schema) if schema != item.schema else item
+        return shaped.append_column(pa.field(C_DLT_ID, pa.string(), nullable=False),
+                                    self.ids.take(item.num_rows))
+
+
+class RowIds:
+    """`_dlt_id` values for one run: `<random prefix>.<row number>`."""
+
+    def __init__(self) -> None:
+        self.prefix = secrets.token_urlsafe(9)
+        self.next = 0
+
+    def take(self, count: int) -> pa.Array:
+        numbers = pa.array(range(self.next, self.next + count), type=pa.int64())
+        self.next += count
+        return pc.binary_join_element_wise(
+            pa.scalar(self.prefix), pc.cast(numbers, pa.string()), "."
+        )
+
+
 def arrow_table(
     credentials: Credentials,
     table: str,
@@ -211,8 +260,10 @@ def arrow_table(
     write_disposition: str,
     primary_key: str = PRIMARY_KEY,
     query_adapter: Callable[[sa.Select[Any], sa.Table], sa.Select[Any]] = text_json_columns,
+    ids: RowIds | None = None,
 ) -> DltResource:
-    """`sql_table` on the fast path: connectorx Arrow batches, parquet, ADBC."""
+    """`sql_table` on the fast path: connectorx Arrow batches, parquet, ADBC; with `ids`,
+    each batch gets its `_dlt_id` at extract (`DltShape`)."""
     resource = sql_table(
         credentials=credentials,
         table=table,
@@ -229,6 +280,8 @@ def arrow_table(
         query_adapter_callback=query_adapter,
     )
     resource.apply_hints(file_format="parquet")
+    if ids is not None:
+        resource.add_map(DltShape(resource.columns, ids))
     return resource.add_map(EmptyBatches(table, replaced=write_disposition == "replace"))
 
 
@@ -513,6 +566,7 @@ def dispatch(
         for table in tables if (cursor := TABLES[table]) is not None
     ]
     comparisons = KeyComparisons(credentials, scans)
+    ids = RowIds()
     for table in tables:
         cursor = TABLES[table]
         merged = cursor is not None and not full
@@ -520,9 +574,11 @@ def dispatch(
             credentials, table, schema=schema, cursor=cursor,
             lookback_seconds=lookback_seconds, batch_rows=batch_rows,
             write_disposition="merge" if merged else "replace", query_adapter=_with_live_mark,
+            ids=ids,
         )
         if cursor is not None:
             # first: it reads the table's incremental state before the table binds it
             scan = comparisons.scans[table]
-            yield _dispatch_deletes(comparisons, scan, full, resource.columns)
+            deletes = _dispatch_deletes(comparisons, scan, full, resource.columns)
+            yield deletes.add_map(DltShape(resource.columns, ids))
         yield resource

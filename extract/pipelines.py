@@ -409,7 +409,13 @@ def extract_source(
             source = source.with_resources(*resources)
         with contextlib.ExitStack() as fast_path:
             if spec.fast_path:
-                fast_path.enter_context(dlt_defaults(FAST_PATH_CONFIG))
+                fast_path.enter_context(dlt_defaults({
+                    **FAST_PATH_CONFIG,
+                    # the sources give every row its _dlt_id (extract.dispatch.DltShape):
+                    # dlt imports their parquet files instead of rewriting them
+                    f"{spec.pipeline_name.upper()}__NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID":
+                        "false",
+                }))
                 fast_path.enter_context(arrow_memory_pool())
             info: LoadInfo = pipeline.run(source, refresh="drop_data" if full else None)
         info.raise_on_failed_jobs()

@@ -40,8 +40,10 @@ from extract.dispatch import (
     LOOKBACK_SECONDS,
     PRIMARY_KEY,
     Credentials,
+    DltShape,
     KeyComparisons,
     KeyScan,
+    RowIds,
     arrow_table,
     key_batches,
     raw_rows,
@@ -115,12 +117,15 @@ def supabase(
         KeyScan(table, schema, "uuid[]", "text[]", CURSOR, lookback_seconds, "::text", flag)
         for table in tables
     ])
+    ids = RowIds()
     for table in tables:
         resource = arrow_table(
             credentials, table, schema=schema, cursor=CURSOR,
             lookback_seconds=lookback_seconds, batch_rows=batch_rows,
             write_disposition="replace" if full else "merge", query_adapter=_with_flag,
+            ids=ids,
         )
         # first: it reads the table's incremental state before the table binds it
-        yield _deletes(comparisons, comparisons.scans[table], full, resource.columns)
+        deletes = _deletes(comparisons, comparisons.scans[table], full, resource.columns)
+        yield deletes.add_map(DltShape(resource.columns, ids))
         yield resource

@@ -378,29 +378,32 @@ watermark as (
 
 
 {#-
-  The rules of one foreign key: a required one whose parent does not exist is an
-  orphan (rejected), any whose parent is rejected is rejected in turn. An optional
-  orphan is not a rejection: the column becomes null and dispatch_data_quality_warnings
-  reports it.
+  The rules of one foreign key (codes as the spec's oracle names them): a required one
+  whose parent the source does not hold is an orphan (`orphan_<source column>`,
+  rejected), one whose parent is rejected is rejected in turn (`parent_rejected`), for
+  required and optional keys alike. An optional orphan is not a rejection: the column
+  becomes null and dispatch_data_quality_warnings reports it. Returns
+  {'orphan': [...], 'parent': [...]}: models list every orphan rule before every
+  parent rule (dispatch_rejection_columns takes the first that applies).
 -#}
 {% macro dispatch_foreign_key_rules(column, child_alias, parent_alias, parent_key, source_fk, source_table, required) -%}
     {%- set resolves = dispatch_parent_resolves(child_alias, parent_alias, parent_key) -%}
-    {%- set named = dbt.concat(["'" ~ column ~ ": " ~ source_table ~ " '",
+    {%- set named = dbt.concat(["'" ~ source_fk ~ ": " ~ source_table ~ " '",
                                 dbt.cast(child_alias ~ '.' ~ source_fk, dbt.type_string())]) -%}
-    {%- set rules = [] -%}
+    {%- set rules = {'orphan': [], 'parent': []} -%}
     {%- if required -%}
-        {%- do rules.append({
+        {%- do rules.orphan.append({
             'when': 'not ' ~ resolves,
-            'code': 'orphan_' ~ column,
-            'reason': "case when " ~ child_alias ~ "." ~ source_fk ~ " is null then '" ~ column ~ ": "
-                ~ source_table ~ " id is null' when " ~ parent_alias ~ "." ~ parent_key ~ " is null then "
+            'code': 'orphan_' ~ source_fk,
+            'reason': "case when " ~ child_alias ~ "." ~ source_fk ~ " is null then '" ~ source_fk ~ " is null'"
+                ~ " when " ~ parent_alias ~ "." ~ parent_key ~ " is null then "
                 ~ dbt.concat([named, "' does not exist in the source'"]) ~ " else "
                 ~ dbt.concat([named, "' was deleted in the source'"]) ~ " end",
         }) -%}
     {%- endif -%}
-    {%- do rules.append({
+    {%- do rules.parent.append({
         'when': resolves ~ ' and ' ~ parent_alias ~ '.rejection_code is not null',
-        'code': 'rejected_parent_' ~ column,
+        'code': 'parent_rejected',
         'reason': dbt.concat([named, "' is rejected (children of rejected rows are rejected in turn)'"]),
     }) -%}
     {{- return(rules) -}}
@@ -470,4 +473,46 @@ watermark as (
 {% macro dispatch_amount_scope(office, operation_type) -%}
     {{ dbt.concat(["'office '", "coalesce(" ~ dbt.cast(office, dbt.type_string()) ~ ", 'none')", "' / '",
         "coalesce(" ~ operation_type ~ ", 'none')"]) }}
+{%- endmacro %}
+
+
+{#-
+  When dlt began the load that wrote a raw row: dlt's load id is that moment's Unix
+  time as text (e.g. 1717000000.123456).
+-#}
+{% macro dispatch_dlt_loaded_at(load_id) -%}
+    {{ return(adapter.dispatch('dispatch_dlt_loaded_at', 'propsync')(load_id)) }}
+{%- endmacro %}
+
+{% macro default__dispatch_dlt_loaded_at(load_id) -%}
+    to_timestamp(cast({{ load_id }} as {{ dbt.type_float() }}))
+{%- endmacro %}
+
+{% macro postgres__dispatch_dlt_loaded_at(load_id) -%}
+    to_timestamp(cast({{ load_id }} as double precision))
+{%- endmacro %}
+
+
+{#-
+  The read-back of a row cannot show a push made after it was read: the pusher writes
+  the legacy row's updated_at, often older than what the incremental read-back already
+  reached, so a pushed row may not be read again. Such a read-back is stale, and the
+  target is taken to hold what we last pushed (its payload hash). `read_back_alias` has
+  dlt_loaded_at, `push_alias` the row of int_dispatch__supabase_last_pushes.
+-#}
+{% macro dispatch_read_back_is_stale(read_back_alias, push_alias) -%}
+    coalesce({{ push_alias }}.recorded_at > {{ read_back_alias }}.dlt_loaded_at, false)
+{%- endmacro %}
+
+
+{#-
+  True when the transformed row differs from what the target holds: from its read-back,
+  or, when that read-back is stale, from our last push (payload hashes).
+-#}
+{% macro dispatch_differs_from_target(entity_type, source_alias, read_back_alias, push_alias) -%}
+    case
+        when {{ dispatch_read_back_is_stale(read_back_alias, push_alias) }}
+            then {{ dispatch_payload_hash(entity_type, source_alias ~ '.') }} != {{ push_alias }}.payload_hash
+        else {{ dispatch_row_differs(entity_type, source_alias, read_back_alias) }}
+    end
 {%- endmacro %}

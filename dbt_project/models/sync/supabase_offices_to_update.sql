@@ -1,6 +1,7 @@
 -- Update pass input of supabase.offices.update: pushable rows the read-back holds whose
--- values differ (is distinct from), minus the rows of an open conflict whose strategy
--- is not source_wins (sync_conflicts). A source hard delete arrives here as deleted_at.
+-- values differ (is distinct from; from our last push when the read-back predates it),
+-- minus the rows of an open conflict whose strategy is not source_wins (sync_conflicts).
+-- A source hard delete arrives here as deleted_at.
 with
 
 source_rows as (
@@ -13,6 +14,13 @@ source_rows as (
 read_back as (
 
     select * from {{ ref('stg_supabase__offices') }}
+
+),
+
+last_pushes as (
+
+    select * from {{ ref('int_dispatch__supabase_last_pushes') }}
+    where object_name = 'offices'
 
 ),
 
@@ -33,8 +41,10 @@ to_update as (
     from source_rows
     inner join read_back
         on source_rows.legacy_office_id = read_back.legacy_office_id
+    left join last_pushes
+        on cast(source_rows.legacy_office_id as {{ dbt.type_string() }}) = last_pushes.sync_key
     where
-        {{ dispatch_row_differs('offices', 'source_rows', 'read_back') }}
+        {{ dispatch_differs_from_target('offices', 'source_rows', 'read_back', 'last_pushes') }}
         and source_rows.legacy_office_id not in (select held.legacy_id from held)
 
 ),

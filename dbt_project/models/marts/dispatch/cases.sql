@@ -15,10 +15,11 @@
     indexes=[{'columns': ['legacy_instruction_id'], 'unique': True}]
 ) }}
 
-{%- set rules = dispatch_foreign_key_rules(
-        'patient_id', 'instructions', 'patients', 'legacy_patient_id', 'patient_id', 'dispatch_patient', true)
-    + dispatch_foreign_key_rules(
-        'doctor_id', 'instructions', 'doctors', 'legacy_doctor_id', 'doctor_id', 'dispatch_doctor', false) %}
+{%- set patient = dispatch_foreign_key_rules(
+    'patient_id', 'instructions', 'patients', 'legacy_patient_id', 'patient_id', 'dispatch_patient', true) %}
+{%- set doctor = dispatch_foreign_key_rules(
+    'doctor_id', 'instructions', 'doctors', 'legacy_doctor_id', 'doctor_id', 'dispatch_doctor', false) %}
+{%- set rules = patient.orphan + doctor.orphan + patient.parent + doctor.parent %}
 
 with
 

@@ -13,10 +13,11 @@
     indexes=[{'columns': ['legacy_doctor_id'], 'unique': True}]
 ) }}
 
-{%- set rules = dispatch_foreign_key_rules(
-        'profile_id', 'doctors', 'profiles', 'legacy_user_id', 'user_id', 'dispatch_user', true)
-    + dispatch_foreign_key_rules(
-        'office_id', 'doctors', 'offices', 'legacy_office_id', 'office_id', 'dispatch_office', false) %}
+{%- set profile = dispatch_foreign_key_rules(
+    'profile_id', 'doctors', 'profiles', 'legacy_user_id', 'user_id', 'dispatch_user', true) %}
+{%- set office = dispatch_foreign_key_rules(
+    'office_id', 'doctors', 'offices', 'legacy_office_id', 'office_id', 'dispatch_office', false) %}
+{%- set rules = profile.orphan + office.orphan + profile.parent + office.parent %}
 
 with
 

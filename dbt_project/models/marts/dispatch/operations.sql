@@ -5,12 +5,15 @@
     removed; an optionally signed decimal number is rounded to 2 places half away from
     zero; anything else rejects the row (invalid_price), as does an amount beyond
     numeric(12, 2) (amount_out_of_range). Never silently zeroed.
-  - `case_id`: the case of instruction_id; when instruction_id is null, the patient's
-    latest case (int_dispatch__patient_latest_instructions); with neither the row is
-    rejected (orphan_case_id, no_case), and a rejected case rejects it.
+  - `case_id`: the case of instruction_id (an instruction the source does not hold:
+    orphan_instruction_id); when instruction_id is null, the latest case of the patient
+    (int_dispatch__patient_latest_instructions), which must exist in the source (a
+    rejected patient: parent_rejected; no patient, or one without instruction:
+    no_case); a rejected case rejects the row (parent_rejected).
   - `metadata`: legacy_id and every Square field with its source value.
   Incremental: operations loaded since the last build, operations of cases whose state
-  changed, and operations without instruction_id of patients whose latest case changed.
+  changed, and operations without instruction_id of patients whose state or latest
+  case changed.
 -#}
 {{ config(
     materialized='incremental',
@@ -28,27 +31,34 @@
 {%- endfor %}
 {#- the price between single quotes ('''' is a quote in SQL) -#}
 {%- set quoted_price = dbt.concat(["''''", 'resolved.price', "''''"]) %}
-{%- set case_named = dbt.concat(["'case_id: dispatch_instruction '",
+{%- set case_named = dbt.concat(["'instruction_id: dispatch_instruction '",
     dbt.cast('resolved.instruction_id', dbt.type_string())]) %}
+{%- set patient_named = dbt.concat(["'patient_id: dispatch_patient '",
+    dbt.cast('resolved.patient_id', dbt.type_string())]) %}
+{%- set patient_resolves = dispatch_parent_resolves('resolved', 'patients', 'legacy_patient_id') %}
+{%- set case_resolves = dispatch_parent_resolves('resolved', 'cases', 'legacy_instruction_id') %}
+{#- first that applies; without instruction_id the case is the patient's latest -#}
 {%- set rules = [
-        {'when': 'resolved.instruction_id is not null and not '
-            ~ dispatch_parent_resolves('resolved', 'cases', 'legacy_instruction_id'),
-         'code': 'orphan_case_id',
+        {'when': 'resolved.instruction_id is not null and not ' ~ case_resolves,
+         'code': 'orphan_instruction_id',
          'reason': "case when cases.legacy_instruction_id is null then "
             ~ dbt.concat([case_named, "' does not exist in the source'"]) ~ " else "
             ~ dbt.concat([case_named, "' was deleted in the source'"]) ~ " end"},
-        {'when': 'resolved.instruction_id is null and not '
-            ~ dispatch_parent_resolves('resolved', 'cases', 'legacy_instruction_id'),
+        {'when': 'resolved.instruction_id is null and ' ~ patient_resolves
+            ~ ' and patients.rejection_code is not null',
+         'code': 'parent_rejected',
+         'reason': dbt.concat([patient_named, "' is rejected (children of rejected rows are rejected in turn)'"])},
+        {'when': 'resolved.instruction_id is null and not (' ~ patient_resolves ~ ' and ' ~ case_resolves ~ ')',
          'code': 'no_case',
-         'reason': "case when resolved.patient_id is null then "
-            ~ "'case_id: no instruction_id and no patient_id' else "
-            ~ dbt.concat(["'case_id: no instruction_id, and dispatch_patient '",
-                dbt.cast('resolved.patient_id', dbt.type_string()), "' has no instruction'"]) ~ " end"},
-    ]
-    + dispatch_foreign_key_rules(
-        'case_id', 'resolved', 'cases', 'legacy_instruction_id', 'resolved_instruction_id',
-        'dispatch_instruction', false)
-    + [
+         'reason': "case when resolved.patient_id is null then 'no instruction_id and no patient_id'"
+            ~ " when not " ~ patient_resolves ~ " then "
+            ~ dbt.concat(["'no instruction_id, and '", patient_named, "' does not exist in the source'"])
+            ~ " else " ~ dbt.concat(["'no instruction_id, and '", patient_named, "' has no instruction'"]) ~ " end"},
+        {'when': case_resolves ~ ' and cases.rejection_code is not null',
+         'code': 'parent_rejected',
+         'reason': dbt.concat(["'case: dispatch_instruction '",
+            dbt.cast('resolved.resolved_instruction_id', dbt.type_string()),
+            "' is rejected (children of rejected rows are rejected in turn)'"])},
         {'when': 'not resolved.is_price_empty and not resolved.is_price_number',
          'code': 'invalid_price',
          'reason': dbt.concat(["'price '", quoted_price, "' is not a decimal number'"])},
@@ -81,6 +91,12 @@ cases as (
 
 ),
 
+patients as (
+
+    select * from {{ ref('patients') }}
+
+),
+
 operations as (
 
     select * from {{ ref('stg_dispatch__operations') }}
@@ -96,6 +112,9 @@ operations as (
                 union all
                 select cases.source_patient_id from cases
                 where cases._state_changed_at > (select watermark.built_at from watermark)
+                union all
+                select patients.legacy_patient_id from patients
+                where patients._state_changed_at > (select watermark.built_at from watermark)
             )
         )
     {%- endif %}
@@ -189,6 +208,10 @@ transformed as (
         on resolved.operation_id = uuid_mappings.legacy_id
     left join cases
         on resolved.resolved_instruction_id = cases.legacy_instruction_id
+    left join patients
+        on
+            resolved.patient_id = patients.legacy_patient_id
+            and resolved.instruction_id is null
 
 ),
 

@@ -5,7 +5,7 @@
     optional one becomes null (a data-quality warning); a rejected parent rejects it.
   - `status`: the name of its dispatch_patient_status mapped through the seed
     patient_status_map; an unknown status id or an unmapped name rejects the patient.
-  - `treatment_phase`, first rule that applies: completed when the status is
+  - `treatment_phase`, first rule that applies: completed when the (legacy) status is
     completed; not_started without an instruction; retention when the latest
     instruction (int_dispatch__patient_latest_instructions) is a retainer; else active.
   - `legacy_data`: legacy_id, source_table (dispatch_patient), original_status_id.
@@ -22,23 +22,25 @@
     indexes=[{'columns': ['legacy_patient_id'], 'unique': True}]
 ) }}
 
-{%- set rules = dispatch_foreign_key_rules(
-        'office_id', 'patients', 'offices', 'legacy_office_id', 'office_id', 'dispatch_office', true)
-    + dispatch_foreign_key_rules(
-        'profile_id', 'patients', 'profiles', 'legacy_user_id', 'user_id', 'dispatch_user', false)
-    + dispatch_foreign_key_rules(
-        'doctor_id', 'patients', 'doctors', 'legacy_doctor_id', 'doctor_id', 'dispatch_doctor', false)
-    + [
-        {'when': 'statuses.patient_status_id is null',
-         'code': 'unknown_status',
-         'reason': dbt.concat(["'status_id: dispatch_patient_status '",
-                               dbt.cast('patients.status_id', dbt.type_string()),
-                               "' does not exist in the source'"])},
-        {'when': 'status_map.legacy_status is null',
-         'code': 'unmapped_status',
-         'reason': dbt.concat(["'status: '", "coalesce(statuses.status_name, 'null')",
-                               "' has no row in the seed patient_status_map'"])},
-    ] %}
+{%- set office = dispatch_foreign_key_rules(
+    'office_id', 'patients', 'offices', 'legacy_office_id', 'office_id', 'dispatch_office', true) %}
+{%- set profile = dispatch_foreign_key_rules(
+    'profile_id', 'patients', 'profiles', 'legacy_user_id', 'user_id', 'dispatch_user', false) %}
+{%- set doctor = dispatch_foreign_key_rules(
+    'doctor_id', 'patients', 'doctors', 'legacy_doctor_id', 'doctor_id', 'dispatch_doctor', false) %}
+{#- the status is required too: a status id the source does not hold is an orphan -#}
+{%- set status_orphan = {
+    'when': 'statuses.patient_status_id is null',
+    'code': 'orphan_status_id',
+    'reason': dbt.concat(["'status_id: dispatch_patient_status '",
+                          dbt.cast('patients.status_id', dbt.type_string()),
+                          "' does not exist in the source'"])} %}
+{%- set unmapped = {
+    'when': 'status_map.legacy_status is null',
+    'code': 'unmapped_status',
+    'reason': dbt.concat(["'status: '", "coalesce(statuses.status_name, 'null')",
+                          "' has no row in the seed patient_status_map'"])} %}
+{%- set rules = office.orphan + [status_orphan] + office.parent + profile.parent + doctor.parent + [unmapped] %}
 
 with
 
@@ -160,7 +162,8 @@ joined as (
         patients.birth_date,
         status_map.target_status as status,
         case
-            when status_map.target_status = 'completed' then 'completed'
+            -- the legacy status name: the phase keeps its meaning when the seed renames statuses
+            when statuses.status_name = 'completed' then 'completed'
             when latest_instructions.latest_instruction_id is null then 'not_started'
             when latest_instructions.latest_instruction_type = 'retainer' then 'retention'
             else 'active'

@@ -13,8 +13,9 @@
     indexes=[{'columns': ['legacy_user_id'], 'unique': True}]
 ) }}
 
-{%- set rules = dispatch_foreign_key_rules(
+{%- set office = dispatch_foreign_key_rules(
     'office_id', 'users', 'offices', 'legacy_office_id', 'office_id', 'dispatch_office', false) %}
+{%- set rules = office.orphan + office.parent %}
 
 with
 

@@ -8,6 +8,10 @@
     way) differs from the hash we last pushed;
   - before any push (rows of the initial migration), when the target's updated_at is
     newer than the source's (the source's newer is an ordinary update).
+  A read-back loaded before our last push of the row is stale (the pusher writes the
+  legacy updated_at, which the incremental read-back may never reach again): it shows
+  nothing the app did after that push, so it is no conflict; the update views compare
+  the source with that push instead.
   `strategy` comes from the seed supabase_conflict_strategies (source_wins when the
   entity has no row). The update views leave out the open conflicts whose strategy is
   not source_wins. Incremental: a conflict keeps its first detected_at while open; one
@@ -64,6 +68,8 @@ last_pushes as (
             and cast(source_rows.{{ key }} as {{ dbt.type_string() }}) = last_pushes.sync_key
     where
         source_rows.rejection_code is null
+        -- a read-back older than our last push of the row cannot show what the app did since
+        and not {{ dispatch_read_back_is_stale('read_back', 'last_pushes') }}
         and {{ dispatch_row_differs(table, 'source_rows', 'read_back') }}
 
 ),

@@ -13,7 +13,8 @@ renamed as (
         {%- for name, kind in dispatch_target_columns('cases') %}
         cast({{ name }} as {{ dispatch_column_type(kind) }}) as {{ name }},
         {%- endfor %}
-        cast(_dlt_load_id as {{ dbt.type_string() }}) as dlt_load_id
+        cast(_dlt_load_id as {{ dbt.type_string() }}) as dlt_load_id,
+        {{ dispatch_dlt_loaded_at('_dlt_load_id') }} as dlt_loaded_at
 
     from source
 

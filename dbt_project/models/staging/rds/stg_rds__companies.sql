@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('rds', 'companies') }}
+    {{ source_or_empty('rds', 'companies') }}
 
 ),
 

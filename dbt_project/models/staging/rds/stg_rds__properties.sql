@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('rds', 'properties') }}
+    {{ source_or_empty('rds', 'properties') }}
 
 ),
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('rds', 'property_features') }}
+    {{ source_or_empty('rds', 'property_features') }}
 
 ),
 

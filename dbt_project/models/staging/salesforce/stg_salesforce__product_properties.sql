@@ -10,7 +10,7 @@ with
 
 source as (
 
-    select * from {{ source('salesforce', 'product_property') }}
+    {{ source_or_empty('salesforce', 'product_property') }}
 
 ),
 

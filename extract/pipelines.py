@@ -21,6 +21,7 @@ import psycopg
 from dlt.common.pipeline import LoadInfo
 from dlt.extract import DltSource
 from dlt.pipeline.exceptions import PipelineStepFailed
+from sqlalchemy.exc import NoSuchTableError
 
 from common.http import HttpError, PolicySession, ServiceUnavailable, TlsError, policy_session
 from common.redaction import redact, register_secrets
@@ -527,6 +528,8 @@ def classify(
         else _failed_side(causes, spec, settings)
     )
     for cause in causes:
+        if isinstance(cause, NoSuchTableError):  # reflection: a source not set up (seeded)
+            return ExtractError(f"{spec.name}: {side} has no table {cause}", EXIT_CONFIG)
         if type(cause).__module__.startswith(("psycopg", "sqlalchemy")) or _is_connectorx(cause):
             message = redact(_first_line(getattr(cause, "orig", None) or cause))
             lowered = str(cause).lower()

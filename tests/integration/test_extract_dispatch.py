@@ -285,9 +285,15 @@ def test_empty_tables_and_files_the_row_limit_fills_exactly(
     warehouse = postgres_server.create_database("ext_wh")
     try:
         dispatch_dsn = postgres_server.dsn(source)
+        settings = make_settings(postgres_server, warehouse, dispatch_dsn)
+        # a database without the tables: one line naming the first one missing
+        with pytest.raises(ExtractError) as caught:
+            extract_source("dispatch", settings, pipelines_dir=tmp_path)
+        assert caught.value.exit_code == EXIT_CONFIG
+        assert str(caught.value) == (
+            "dispatch: dispatch database (DISPATCH_DATABASE_URL) has no table dispatch_office")
         with psycopg.connect(dispatch_dsn) as conn:
             conn.execute(DDL)  # type: ignore[arg-type]
-        settings = make_settings(postgres_server, warehouse, dispatch_dsn)
         empty = extract_source("dispatch", settings, pipelines_dir=tmp_path)
         assert empty.rows == dict.fromkeys(TABLES, 0)
         for table in TABLES:

@@ -220,14 +220,23 @@ class DltShape:
             name for name, column in (columns or {}).items()
             if column.get("nullable") is False
         }
+        # connectorx reads numeric(12, 2) as decimal(38, 10): the schema's precision
+        self.decimals = {
+            name: pa.decimal128(column["precision"], column.get("scale", 0))
+            for name, column in (columns or {}).items()
+            if column.get("data_type") == "decimal" and column.get("precision")
+        }
         self.ids = ids
+
+    def _field(self, field: pa.Field) -> pa.Field:
+        kind = self.decimals.get(field.name, field.type)
+        return pa.field(field.name, kind, nullable=field.name not in self.required)
 
     def __call__(self, item: Any) -> Any:
         if not isinstance(item, pa.Table) or C_DLT_ID in item.column_names:
             return item
         schema = pa.schema(
-            [field.with_nullable(field.name not in self.required) for field in item.schema],
-            metadata=item.schema.metadata,
+            [self._field(field) for field in item.schema], metadata=item.schema.metadata
         )
         shaped = item.cast(schema) if schema != item.schema else item
         return shaped.append_column(pa.field(C_DLT_ID, pa.string(), nullable=False),

@@ -336,6 +336,8 @@
     {%- do raw_columns.update(workorder_raw_columns()) -%}
     {#- the dispatch -> Supabase slice's raw tables (macros/dispatch_raw_columns.sql) -#}
     {%- do raw_columns.update(dispatch_raw_columns()) -%}
+    {#- the RDS -> Salesforce slice's raw tables (macros/rds_raw_columns.sql) -#}
+    {%- do raw_columns.update(rds_raw_columns()) -%}
     {%- set columns = raw_columns[source_name ~ '.' ~ table_name] -%}
     select
     {%- for name, kind in columns %}

@@ -245,5 +245,5 @@ def test_cli(
     monkeypatch.setenv("SUPABASE_DATABASE_URL", supabase_dsn)
     first = runner.invoke(app, ["supabase"])
     assert first.exit_code == 0, first.output
-    assert f"supabase: {sum(target_counts(supabase_dsn).values())} rows merged" in first.output
+    assert f"supabase: {sum(target_counts(supabase_dsn).values())} rows replaced" in first.output
     assert "Traceback" not in first.output

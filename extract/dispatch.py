@@ -52,6 +52,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dlt
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
@@ -251,7 +252,7 @@ class RowIds:
         self.next = 0
 
     def take(self, count: int) -> pa.Array:
-        numbers = pa.array(range(self.next, self.next + count), type=pa.int64())
+        numbers = pa.array(np.arange(self.next, self.next + count, dtype=np.int64))
         self.next += count
         return pc.binary_join_element_wise(
             pa.scalar(self.prefix), pc.cast(numbers, pa.string()), "."

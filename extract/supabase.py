@@ -38,6 +38,7 @@ from extract.dispatch import (
     BATCH_ROWS,
     CURSOR,
     LOOKBACK_SECONDS,
+    MARKER_METRIC,
     PRIMARY_KEY,
     Credentials,
     DltShape,
@@ -84,9 +85,12 @@ def _deletes(
         changes = comparisons(scan.table)
         if changes is None:
             return
-        dlt.current.resource_metrics()[DELETED_METRIC] = len(changes.gone)
+        metrics = dlt.current.resource_metrics()
+        metrics[DELETED_METRIC] = len(changes.gone)
+        # raw is emptied and reloaded from the target by a full load: the deleted keys
+        # only count, no marker is written
+        metrics[MARKER_METRIC] = 0 if full else len(changes.gone)
         if full:
-            # raw is emptied and reloaded from the target: the deleted keys only count
             return
         for ids in key_batches(changes.gone):
             rows = raw_rows(changes, ids)

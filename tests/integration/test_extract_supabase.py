@@ -162,6 +162,15 @@ def test_deletes_leave_raw_and_edits_merge(
     assert again.deleted == dict.fromkeys(TABLES, 0)
     assert_mirrors_target(supabase_dsn, warehouse_dsn)
 
+    # A full refresh reloads the target as it is; what it no longer holds is counted.
+    with psycopg.connect(supabase_dsn) as conn:
+        conn.execute("delete from operations where id = (select id from operations"
+                     " order by legacy_operation_id limit 1)")
+    refreshed = extract_source("supabase", settings, full_refresh=True, pipelines_dir=tmp_path)
+    assert refreshed.rows == target_counts(supabase_dsn)
+    assert refreshed.deleted == {**dict.fromkeys(TABLES, 0), "operations": 1}
+    assert_mirrors_target(supabase_dsn, warehouse_dsn)
+
 
 def test_rows_created_with_an_old_updated_at_are_read_back(
     databases: tuple[str, str], postgres_server: PostgresServer, tmp_path: Path

@@ -1,5 +1,6 @@
 """`make demo`: the RDS -> Salesforce slice end to end on the embedded stack, then
-the PropertyWare <-> ServiceFusion chain (sandbox/demo_workorders.py).
+the PropertyWare <-> ServiceFusion chain (sandbox/demo_workorders.py), then the legacy
+dispatch -> Supabase sync (sandbox/demo_dispatch.py).
 
 It runs the same commands a user types (`python -m extract`, `dbt build`,
 `reverse-etl push`), so the demo proves the product, not a shortcut around it,
@@ -265,6 +266,14 @@ def main(
     run_workorders_demo(
         run_step, console, python=python, reverse_etl=_bin("reverse-etl"), env=stack_env(),
         warehouse_dsn=warehouse, buildings=buildings, seed=seed,
+    )
+
+    from sandbox.demo_dispatch import run_dispatch_demo
+
+    console.rule("[bold]legacy dispatch -> Supabase[/bold]")
+    run_dispatch_demo(
+        run_step, console, python=python, dbt=_bin("dbt"), reverse_etl=_bin("reverse-etl"),
+        env=stack_env(), warehouse_dsn=warehouse, seed=seed,
     )
 
 

@@ -181,6 +181,9 @@ def bench_extract_dispatch(
             "rows": total,
             "tables": generated.counts,
             "rounds": repeat,
+            # what else the 2 cores were doing (1, 5, 15 minutes): the figures are
+            # comparable only between quiet runs
+            "load_average_after": [round(value, 2) for value in os.getloadavg()],
             "fill_seconds": round(generated.seconds, 2),
             "copy_seconds": round(baseline, 2),
             "copy_rows_per_s": round(total / baseline),

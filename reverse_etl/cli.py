@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 
 import psycopg
 import typer
+from pydantic import SecretStr
 from rich import box
 from rich.console import Console
 from rich.table import Table
@@ -807,26 +808,39 @@ def _check_warehouse(settings: Settings) -> PartCheck:
     return PartCheck("warehouse", 0, f"{where}: answered; {schema}")
 
 
-def _check_rds(settings: Settings) -> PartCheck:
-    url = settings.rds.database_url
+def _check_database_source(
+    part: str, variable: str, command: str, url: SecretStr | None
+) -> PartCheck:
+    """A Postgres source (RDS, the legacy dispatch database): connect and `select 1`."""
     if url is None or not url.get_secret_value():
-        # No registered sync reads the RDS: only `python -m extract rds` needs it.
-        return PartCheck(
-            "source rds",
-            0,
-            "not configured: set RDS_DATABASE_URL (read by `python -m extract rds`)",
-            skipped=True,
-        )
+        # No registered sync reads a source: only its extract needs it.
+        return PartCheck(part, 0, f"not configured: set {variable} (read by `{command}`)",
+                         skipped=True)
     try:
         with psycopg.connect(url.get_secret_value(), autocommit=True, connect_timeout=10) as conn:
             conn.execute("select 1").fetchone()
             host = f"{conn.info.host}:{conn.info.port}/{conn.info.dbname}"
     except psycopg.ProgrammingError as error:  # a URL psycopg cannot parse
-        return PartCheck("source rds", 2, f"RDS_DATABASE_URL: {redact(error)}")
+        return PartCheck(part, 2, f"{variable}: {redact(error)}")
     except psycopg.Error as error:
         code, reason = _postgres_failure(error)
-        return PartCheck("source rds", code, f"{reason} (check RDS_DATABASE_URL)")
-    return PartCheck("source rds", 0, f"{host}: answered")
+        return PartCheck(part, code, f"{reason} (check {variable})")
+    return PartCheck(part, 0, f"{host}: answered")
+
+
+def _check_rds(settings: Settings) -> PartCheck:
+    return _check_database_source(
+        "source rds", "RDS_DATABASE_URL", "python -m extract rds", settings.rds.database_url
+    )
+
+
+def _check_dispatch(settings: Settings) -> PartCheck:
+    return _check_database_source(
+        "source dispatch",
+        "DISPATCH_DATABASE_URL",
+        "python -m extract dispatch",
+        settings.dispatch.database_url,
+    )
 
 
 def _check_destination(destination: str, settings: Settings) -> PartCheck:
@@ -871,6 +885,7 @@ def _checks() -> list[tuple[str, Callable[[Settings], PartCheck]]]:
     parts: list[tuple[str, Callable[[Settings], PartCheck]]] = [
         ("warehouse", _check_warehouse),
         ("source rds", _check_rds),
+        ("source dispatch", _check_dispatch),
     ]
     for name in registry.destinations():
         parts.append((f"destination {name}", lambda s, name=name: _check_destination(name, s)))

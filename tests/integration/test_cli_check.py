@@ -71,6 +71,8 @@ def check(env: dict[str, str]) -> tuple[Any, dict[str, str]]:
             "destination salesforce",
             "destination servicefusion",
             "destination propertyware",
+            "source dispatch",
+            "destination supabase",
         ):
             if line.startswith(part + " "):
                 parts[part] = line[len(part) :].strip()
@@ -86,7 +88,7 @@ def test_every_part_answers(
     outcome, parts = check(env)
 
     assert outcome.exit_code == 0, outcome.output
-    assert len(outcome.stdout.strip().splitlines()) == 5, "one line per part"
+    assert len(outcome.stdout.strip().splitlines()) == len(cli._checks()), "one line a part"
     assert parts["warehouse"].startswith("OK") and "no ledger yet" in parts["warehouse"]
     assert parts["source rds"].startswith("OK")
     assert parts["destination salesforce"].startswith("OK")
@@ -176,6 +178,8 @@ def test_unconfigured_parts_name_their_variable(env: dict[str, str]) -> None:
         "destination servicefusion"
     ]
     assert parts["destination propertyware"].startswith("SKIP")
+    assert parts["destination supabase"].startswith("SKIP")
+    assert "not configured: set DISPATCH_DATABASE_URL" in parts["source dispatch"]
     # Half of one is a mistake: it fails and names what is missing.
     half, parts = check({**env, "SERVICEFUSION_CLIENT_ID": "someone"})
     assert half.exit_code == 2, half.output

@@ -17,7 +17,6 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pyrate_limiter.limiter
@@ -480,10 +479,9 @@ def test_an_api_slots_in_with_its_settings_group_and_its_rate() -> None:
     assert (session.limiter.rate.limit, session.limiter.rate.interval) == (1, 2000)
     assert policy_session(config(salesforce_max_rps=3), "salesforce").limiter.rate.limit == 3
     assert policy_session(config(), "propertyware").limiter.rate.limit == 2  # its default
-    # A group without a rate (the warehouse) is not an API.
-    settings = config().model_copy(update={"dispatch": SimpleNamespace()})
+    # A group without a rate (a database: the dispatch source) is not an API.
     with pytest.raises(ConfigurationError, match="DISPATCH_MAX_RPS"):
-        policy_session(settings, "dispatch")
+        policy_session(config(), "dispatch")
 
 
 # -- every way of sending -----------------------------------------------------------

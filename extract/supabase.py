@@ -22,6 +22,9 @@ so dlt's merge deletes the key. It also yields the target rows raw lacks whose
 `updated_at` is older than this run's incremental read reaches back: the pusher creates
 target rows with the legacy row's `updated_at`, which can be far older than what the
 read-back already loaded, and an incremental read alone would never see them.
+
+A first load and a full refresh replace the raw tables with the target as it is; the
+keys raw held that the target no longer does are then only counted as deleted.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from extract.dispatch import (
     key_batches,
     raw_rows,
     rows_back,
+    source_engine,
     text_json_columns,
 )
 from extract.rds import DELETED_METRIC, DELETES_SUFFIX
@@ -122,9 +126,10 @@ def supabase(
         for table in tables
     ])
     ids = RowIds()
+    engine = source_engine(credentials)
     for table in tables:
         resource = arrow_table(
-            credentials, table, schema=schema, cursor=CURSOR,
+            engine, table, schema=schema, cursor=CURSOR,
             lookback_seconds=lookback_seconds, batch_rows=batch_rows,
             write_disposition="replace" if full else "merge", query_adapter=_with_flag,
             ids=ids,

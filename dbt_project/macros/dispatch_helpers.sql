@@ -312,34 +312,101 @@ watermark as (
 
 
 {#-
-  The raw rows an incremental build reads again: loaded since its last build, or whose
-  delete mark (`deleted_at` of staging) was set or cleared without a new load id.
-  `source_key` is the staging key, `legacy_key` the model's.
+  The watermark values as SQL expressions, by name (source_load_id, built_at,
+  dispatch_load_id, supabase_load_id, built_db_at, built_at_epoch). On an incremental
+  build of a real table they are literals read from it first: Postgres then estimates
+  `dlt_load_id > '<literal>'` from the column's statistics (a handful of rows) and
+  fetches the changed rows by index, where a subquery's value would be an unknown
+  matching a third of the table, and every join would scan whole tables. Elsewhere (a
+  unit test's `this` is a fixture) they read the CTE `watermark`.
 -#}
-{% macro dispatch_changed_rows(source_key, legacy_key) -%}
-    (
-        dlt_load_id > (select watermark.source_load_id from watermark)
-        or (
-            deleted_at is not null
-            and {{ source_key }} not in (select {{ legacy_key }} from {{ this }} where deleted_at is not null)
-        )
-        or (
-            deleted_at is null
-            and {{ source_key }} in (select {{ legacy_key }} from {{ this }} where deleted_at is not null)
-        )
-    )
+{% macro dispatch_watermark_values(names) -%}
+    {%- set aggregates = {
+        'source_load_id': "coalesce(max(_source_load_id), '')",
+        'dispatch_load_id': "coalesce(max(_dispatch_load_id), '')",
+        'supabase_load_id': "coalesce(max(_supabase_load_id), '')",
+        'built_at': "cast(coalesce(max(_built_at), cast('1900-01-01 00:00:00+00:00' as "
+            ~ type_timestamp_tz() ~ ")) as " ~ dbt.type_string() ~ ")",
+        'built_db_at': "cast(coalesce(max(_built_db_at), cast('1900-01-01 00:00:00+00:00' as "
+            ~ type_timestamp_tz() ~ ")) as " ~ dbt.type_string() ~ ")",
+        'built_at_epoch': "cast(coalesce(" ~ dbt.datediff("cast('1970-01-01 00:00:00+00:00' as "
+            ~ type_timestamp_tz() ~ ")", "max(_built_at)", "second") ~ ", 0) as " ~ dbt.type_string() ~ ")",
+    } -%}
+    {%- set timestamps = ['built_at', 'built_db_at'] -%}
+    {%- set values = {} -%}
+    {#- a unit test's `this` is its fixture, not a table -#}
+    {%- set is_table = model.resource_type != 'unit_test' and this is not none -%}
+    {%- if execute and is_incremental() and is_table and load_relation(this) is not none -%}
+        {%- set query -%}
+            select
+            {%- for name in names %}
+                {{ aggregates[name] }} as {{ name }}{% if not loop.last %},{% endif %}
+            {%- endfor %}
+            from {{ this }}
+        {%- endset -%}
+        {%- set row = run_query(query).rows[0] -%}
+        {%- for name in names -%}
+            {%- if name in timestamps -%}
+                {%- do values.update({name: "cast('" ~ row[name] ~ "' as " ~ type_timestamp_tz() ~ ")"}) -%}
+            {%- else -%}
+                {%- do values.update({name: "'" ~ row[name] ~ "'"}) -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- else -%}
+        {%- for name in names -%}
+            {%- do values.update({name: '(select watermark.' ~ name ~ ' from watermark)'}) -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {{- return(values) -}}
 {%- endmacro %}
 
 
 {#-
-  The keys of a parent model whose state, as its children see it (present, deleted,
-  rejected), changed after this model's last build: their children are computed again.
+  The keys an incremental build computes again, as union members (each a plain join,
+  so that Postgres hashes them whatever its estimates; an `in (subquery)` under an `or`
+  can fall back to a nested scan): the raw rows loaded since the last build, the rows
+  whose delete mark was set or cleared without a new load id, and the rows whose
+  parent (`parents`: (foreign key column, parent model, parent key) tuples) changed
+  state after the last build. `relation` is the staging model, `source_key` its key,
+  `legacy_key` the model's; `watermark` comes from dispatch_watermark_values().
 -#}
-{% macro dispatch_changed_parents(parent_model, parent_key) -%}
-    (
-        select {{ parent_key }} from {{ ref(parent_model) }}
-        where _state_changed_at > (select watermark.built_at from watermark)
-    )
+{% macro dispatch_changed_keys(relation, source_key, legacy_key, watermark, parents=[]) -%}
+    select changed_rows.{{ source_key }} as changed_key
+    from {{ relation }} as changed_rows
+    where changed_rows.dlt_load_id > {{ watermark.source_load_id }}
+
+    union
+
+    -- a delete mark set without a new load id
+    select marked.{{ source_key }} as changed_key
+    from {{ relation }} as marked
+    inner join {{ this }} as previous_marks
+        on marked.{{ source_key }} = previous_marks.{{ legacy_key }}
+    where
+        marked.deleted_at is not null
+        and previous_marks.deleted_at is null
+
+    union
+
+    -- a delete mark cleared (the key is back in the source)
+    select unmarked.{{ source_key }} as changed_key
+    from {{ relation }} as unmarked
+    inner join {{ this }} as previous_marks
+        on unmarked.{{ source_key }} = previous_marks.{{ legacy_key }}
+    where
+        unmarked.deleted_at is null
+        and previous_marks.deleted_at is not null
+    {%- for foreign_key, parent_model, parent_key in parents %}
+
+    union
+
+    -- the parent's state (present, deleted, rejected) changed after the last build
+    select children.{{ source_key }} as changed_key
+    from {{ relation }} as children
+    inner join {{ ref(parent_model) }} as changed_parents
+        on children.{{ foreign_key }} = changed_parents.{{ parent_key }}
+    where changed_parents._state_changed_at > {{ watermark.built_at }}
+    {%- endfor %}
 {%- endmacro %}
 
 
@@ -515,4 +582,40 @@ watermark as (
             then {{ dispatch_payload_hash(entity_type, source_alias ~ '.') }} != {{ push_alias }}.payload_hash
         else {{ dispatch_row_differs(entity_type, source_alias, read_back_alias) }}
     end
+{%- endmacro %}
+
+
+{#-
+  Pre-hook of the slice's incremental models, on Postgres, for the model's transaction:
+  - no JIT compilation: an incremental build reads few rows through queries whose
+    estimated cost is that of whole tables, and Postgres would spend seconds compiling
+    each (measured: 3-4 s a model on 2M rows, most of its time);
+  - no nested loops (unless `nested_loops`): the statistics of a raw table loaded a
+    moment ago say nothing of its new load, so a filter on the load id can be
+    estimated at one row when it matches millions (a read-back loaded whole, a first
+    load); a nested loop planned on that estimate runs for hours, a hash join is linear
+    whatever the count. The ledger read keeps them: it fetches a few runs' records by
+    the ledger's primary key.
+-#}
+{% macro dispatch_model_settings(nested_loops=false) -%}
+    {%- if target.type == 'postgres' -%}
+        set local jit = off;
+        {%- if not nested_loops %}
+        set local enable_nestloop = off;
+        {%- endif %}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- Post-hook of the slice's incremental models: fresh statistics for the next build's plans. -#}
+{% macro dispatch_model_analyze() -%}
+    {%- if target.type == 'postgres' -%}
+        analyze {{ this }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- Ids joined by ',' in ascending order (the validation's sample ids). -#}
+{% macro dispatch_id_list(expression) -%}
+    {{ dbt.listagg(dbt.cast(expression, dbt.type_string()), "','", 'order by ' ~ expression) }}
 {%- endmacro %}

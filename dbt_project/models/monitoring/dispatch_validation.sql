@@ -2,8 +2,9 @@
   The validation after every sync of the dispatch -> Supabase slice (spec "Validation
   after every sync"), transformed models vs the Supabase read-back, one row per
   entity, check and scope:
-  - row_count: source rows not deleted and not rejected = target rows not deleted;
-    sample ids: legacy ids on one side only.
+  - row_count: source rows not deleted and not rejected = target rows not deleted, both
+    without the rows held in manual review (the target keeps the app's version of them,
+    a source delete included); sample ids: legacy ids on one side only.
   - uuid_matches_mapping: every target row's id is the uuid uuid_mappings holds for
     its legacy id.
   - fk_<column>_resolves, per foreign key of the target: every non-null value names a
@@ -11,9 +12,12 @@
   - amount_sum, per office (legacy id; `none` when the operation has no case) and
     operation type: the sum of amount equals the source's to the cent, leaving out on
     both sides the rows rejected and the rows held in manual review (open conflicts
-    whose strategy is not source_wins), which are reported beside (left_out_*).
+    whose strategy is not source_wins), deleted or not, reported beside (left_out_*).
   A view: it answers from the latest read-back and build. `reverse-etl` reads it after
   a push and exits non-zero on a failed check, naming entity, figures and sample ids.
+  Each check is one aggregate over the tables themselves (no shared materialized step:
+  Postgres plans each with the tables' own statistics and unique keys, which keeps it
+  to hash joins over key columns on millions of rows).
 -#}
 
 {%- set entities = dispatch_entities() %}
@@ -30,17 +34,39 @@
 ] %}
 {%- set sample_size = 10 %}
 
+{#- the source operations with their office (legacy ids: a rejected row is attributed too) -#}
+{%- set source_operations -%}
+    select
+        operations.legacy_operation_id,
+        operations.operation_type,
+        operations.amount,
+        operations.deleted_at,
+        operations.rejection_code,
+        patients.source_office_id as legacy_office_id,
+        held.legacy_id is not null as is_held
+
+    from {{ ref('operations') }} as operations
+    left join {{ ref('cases') }} as cases
+        on operations.resolved_instruction_id = cases.legacy_instruction_id
+    left join {{ ref('patients') }} as patients
+        on cases.source_patient_id = patients.legacy_patient_id
+    left join held
+        on
+            held.entity = 'operations'
+            and operations.legacy_operation_id = held.legacy_id
+{%- endset -%}
+
 with
 
-uuid_mappings as (
-
-    select * from {{ ref('uuid_mappings') }}
-
-),
-
+-- rows held in manual review (an open conflict whose strategy is not source_wins): the
+-- target keeps the app's version, deletes included, so they are left out of both sides
 held as (
 
-    select * from {{ ref('sync_conflicts') }}
+    select
+        entity,
+        legacy_id
+
+    from {{ ref('sync_conflicts') }}
     where
         is_open
         and strategy != 'source_wins'
@@ -50,119 +76,147 @@ held as (
 {% for entity in entities -%}
 {%- set table = entity.target_table %}
 {%- set key = entity.legacy_key %}
-{{ table }}_source_rows as (
-
-    select * from {{ ref(table) }}
-
-),
-
-{{ table }}_read_back as (
-
-    select * from {{ ref('stg_supabase__' ~ table) }}
-
-),
-
 {{ table }}_source_live as (
 
-    select {{ key }} from {{ table }}_source_rows
+    select source_all.{{ key }} from {{ ref(table) }} as source_all
+    left join held
+        on
+            held.entity = '{{ table }}'
+            and source_all.{{ key }} = held.legacy_id
     where
-        rejection_code is null
-        and deleted_at is null
+        source_all.rejection_code is null
+        and source_all.deleted_at is null
+        and held.legacy_id is null
 
 ),
 
 {{ table }}_target_live as (
 
-    select {{ key }} from {{ table }}_read_back
-    where deleted_at is null
+    select target_all.{{ key }} from {{ ref('stg_supabase__' ~ table) }} as target_all
+    left join held
+        on
+            held.entity = '{{ table }}'
+            and target_all.{{ key }} = held.legacy_id
+    where
+        target_all.deleted_at is null
+        and held.legacy_id is null
 
 ),
 
--- one row per check and legacy id: its part of each figure, and whether it explains a difference
-{{ table }}_check_rows as (
+{{ table }}_live_keys as (
 
     select
-        '{{ table }}' as entity,
-        'row_count' as check_name,
-        cast(null as {{ dbt.type_string() }}) as check_scope,
-        coalesce({{ table }}_source_live.{{ key }}, {{ table }}_target_live.{{ key }}) as legacy_id,
-        case when {{ table }}_source_live.{{ key }} is null then 0 else 1 end as source_part,
-        case when {{ table }}_target_live.{{ key }} is null then 0 else 1 end as target_part,
-        ({{ table }}_source_live.{{ key }} is null or {{ table }}_target_live.{{ key }} is null) as is_sample
+        {{ table }}_source_live.{{ key }} as source_id,
+        {{ table }}_target_live.{{ key }} as target_id
 
     from {{ table }}_source_live
     full outer join {{ table }}_target_live
         on {{ table }}_source_live.{{ key }} = {{ table }}_target_live.{{ key }}
 
-    union all
+),
+
+{{ table }}_row_count as (
+
+    select
+        '{{ table }}' as entity,
+        'row_count' as check_name,
+        cast(null as {{ dbt.type_string() }}) as check_scope,
+        cast(count(source_id) as {{ dispatch_type_decimal() }}) as source_value,
+        cast(count(target_id) as {{ dispatch_type_decimal() }}) as target_value,
+        (
+            select {{ dispatch_id_list('one_sided.legacy_id') }}
+            from (
+                select coalesce(source_id, target_id) as legacy_id
+                from {{ table }}_live_keys
+                where source_id is null or target_id is null
+                order by legacy_id
+                limit {{ sample_size }}
+            ) as one_sided
+        ) as sample_ids
+
+    from {{ table }}_live_keys
+
+),
+
+{{ table }}_mapped as (
+
+    select
+        target_rows.{{ key }} as legacy_id,
+        target_rows.id = uuid_mappings.uuid as is_mapped
+
+    from {{ ref('stg_supabase__' ~ table) }} as target_rows
+    left join {{ ref('uuid_mappings') }} as uuid_mappings
+        on
+            uuid_mappings.entity_type = '{{ table }}'
+            and target_rows.{{ key }} = uuid_mappings.legacy_id
+
+),
+
+{{ table }}_uuid_matches_mapping as (
 
     select
         '{{ table }}' as entity,
         'uuid_matches_mapping' as check_name,
         cast(null as {{ dbt.type_string() }}) as check_scope,
-        {{ table }}_read_back.{{ key }} as legacy_id,
-        1 as source_part,
-        case when {{ table }}_read_back.id = uuid_mappings.uuid then 1 else 0 end as target_part,
-        ({{ table }}_read_back.id is distinct from uuid_mappings.uuid) as is_sample
+        cast(count(*) as {{ dispatch_type_decimal() }}) as source_value,
+        cast(coalesce(sum(case when is_mapped then 1 else 0 end), 0) as {{ dispatch_type_decimal() }}) as target_value,
+        (
+            select {{ dispatch_id_list('unmapped.legacy_id') }}
+            from (
+                select legacy_id from {{ table }}_mapped
+                where not coalesce(is_mapped, false)
+                order by legacy_id
+                limit {{ sample_size }}
+            ) as unmapped
+        ) as sample_ids
 
-    from {{ table }}_read_back
-    left join uuid_mappings
-        on
-            uuid_mappings.entity_type = '{{ table }}'
-            and {{ table }}_read_back.{{ key }} = uuid_mappings.legacy_id
+    from {{ table }}_mapped
 
 ),
 
 {% endfor -%}
 {% for table, key, column, parent in foreign_keys -%}
-{{ table }}_{{ column }}_check_rows as (
+{{ table }}_{{ column }}_keys as (
 
     select
-        '{{ table }}' as entity,
-        'fk_{{ column }}_resolves' as check_name,
-        cast(null as {{ dbt.type_string() }}) as check_scope,
         children.{{ key }} as legacy_id,
-        1 as source_part,
-        case when parents.id is null then 0 else 1 end as target_part,
-        parents.id is null as is_sample
+        parents.id is not null as is_resolved
 
-    from {{ table }}_read_back as children
-    left join {{ parent }}_read_back as parents
+    from {{ ref('stg_supabase__' ~ table) }} as children
+    left join {{ ref('stg_supabase__' ~ parent) }} as parents
         on children.{{ column }} = parents.id
     where children.{{ column }} is not null
 
 ),
 
-{% endfor -%}
--- amounts: each operation's office is its case's patient's office (legacy ids, so a
--- rejected row is attributed too); the target's through the read-back's uuids
-source_operations as (
+{{ table }}_{{ column }}_resolves as (
 
     select
-        operations_source_rows.legacy_operation_id,
-        operations_source_rows.operation_type,
-        operations_source_rows.amount,
-        operations_source_rows.deleted_at,
-        operations_source_rows.rejection_code,
-        patients_source_rows.source_office_id as legacy_office_id,
-        held.legacy_id is not null as is_held
+        '{{ table }}' as entity,
+        'fk_{{ column }}_resolves' as check_name,
+        cast(null as {{ dbt.type_string() }}) as check_scope,
+        cast(count(*) as {{ dispatch_type_decimal() }}) as source_value,
+        cast(coalesce(sum(case when is_resolved then 1 else 0 end), 0) as {{ dispatch_type_decimal() }})
+            as target_value,
+        (
+            select {{ dispatch_id_list('unresolved.legacy_id') }}
+            from (
+                select legacy_id from {{ table }}_{{ column }}_keys
+                where not is_resolved
+                order by legacy_id
+                limit {{ sample_size }}
+            ) as unresolved
+        ) as sample_ids
 
-    from operations_source_rows
-    left join cases_source_rows
-        on operations_source_rows.resolved_instruction_id = cases_source_rows.legacy_instruction_id
-    left join patients_source_rows
-        on cases_source_rows.source_patient_id = patients_source_rows.legacy_patient_id
-    left join held
-        on
-            held.entity = 'operations'
-            and operations_source_rows.legacy_operation_id = held.legacy_id
+    from {{ table }}_{{ column }}_keys
 
 ),
 
--- the rows compared: not deleted, not rejected, not held in manual review
+{% endfor -%}
+-- amounts: the rows compared are not deleted, not rejected, not held in manual review
 source_compared as (
 
-    select * from source_operations
+    select * from ({{ source_operations }}) as source_operations
     where
         deleted_at is null
         and rejection_code is null
@@ -170,92 +224,11 @@ source_compared as (
 
 ),
 
+-- the rows left out of both sides: rejected, or held in manual review (deleted or not)
 source_left_out as (
 
-    select * from source_operations
-    where
-        deleted_at is null
-        and (rejection_code is not null or is_held)
-
-),
-
-target_compared as (
-
-    select
-        operations_read_back.legacy_operation_id,
-        operations_read_back.operation_type,
-        operations_read_back.amount,
-        offices_read_back.legacy_office_id
-
-    from operations_read_back
-    left join cases_read_back
-        on operations_read_back.case_id = cases_read_back.id
-    left join patients_read_back
-        on cases_read_back.patient_id = patients_read_back.id
-    left join offices_read_back
-        on patients_read_back.office_id = offices_read_back.id
-    left join source_left_out
-        on operations_read_back.legacy_operation_id = source_left_out.legacy_operation_id
-    where
-        operations_read_back.deleted_at is null
-        and source_left_out.legacy_operation_id is null
-
-),
-
--- paired by legacy id: a pair differs when a side is missing or office, type or amount differ
-row_pairs as (
-
-    select
-        source_compared.legacy_operation_id as source_id,
-        source_compared.legacy_office_id as source_office_id,
-        source_compared.operation_type as source_type,
-        source_compared.amount as source_amount,
-        target_compared.legacy_operation_id as target_id,
-        target_compared.legacy_office_id as target_office_id,
-        target_compared.operation_type as target_type,
-        target_compared.amount as target_amount,
-        (
-            source_compared.legacy_operation_id is null
-            or target_compared.legacy_operation_id is null
-            or source_compared.legacy_office_id is distinct from target_compared.legacy_office_id
-            or source_compared.operation_type is distinct from target_compared.operation_type
-            or source_compared.amount is distinct from target_compared.amount
-        ) as is_mismatch
-
-    from source_compared
-    full outer join target_compared
-        on source_compared.legacy_operation_id = target_compared.legacy_operation_id
-
-),
-
--- each side summed in its own office and type
-amount_check_rows as (
-
-    select
-        'operations' as entity,
-        'amount_sum' as check_name,
-        {{ dispatch_amount_scope('source_office_id', 'source_type') }} as check_scope,
-        source_id as legacy_id,
-        source_amount as source_part,
-        0 as target_part,
-        is_mismatch as is_sample
-
-    from row_pairs
-    where source_id is not null
-
-    union all
-
-    select
-        'operations' as entity,
-        'amount_sum' as check_name,
-        {{ dispatch_amount_scope('target_office_id', 'target_type') }} as check_scope,
-        target_id as legacy_id,
-        0 as source_part,
-        target_amount as target_part,
-        is_mismatch as is_sample
-
-    from row_pairs
-    where target_id is not null
+    select * from ({{ source_operations }}) as source_operations
+    where rejection_code is not null or is_held
 
 ),
 
@@ -273,162 +246,189 @@ left_out as (
 
 ),
 
-check_rows as (
+-- the target's office through the read-back's uuids; rows left out on the source side
+-- are left out here too
+target_compared as (
 
-    {%- for entity in entities %}
-
-    select * from {{ entity.target_table }}_check_rows
-
-    union all
-    {%- endfor %}
-    {%- for table, key, column, parent in foreign_keys %}
-
-    select * from {{ table }}_{{ column }}_check_rows
-
-    union all
-    {%- endfor %}
-
-    select * from amount_check_rows
-
-    union all
-
-    -- a group whose rows are all left out still reports them
     select
-        'operations' as entity,
-        'amount_sum' as check_name,
-        check_scope,
-        null as legacy_id,
-        0 as source_part,
-        0 as target_part,
-        false as is_sample
+        target_operations.legacy_operation_id,
+        target_operations.operation_type,
+        target_operations.amount,
+        target_offices.legacy_office_id
 
-    from left_out
+    from {{ ref('stg_supabase__operations') }} as target_operations
+    left join {{ ref('stg_supabase__cases') }} as target_cases
+        on target_operations.case_id = target_cases.id
+    left join {{ ref('stg_supabase__patients') }} as target_patients
+        on target_cases.patient_id = target_patients.id
+    left join {{ ref('stg_supabase__offices') }} as target_offices
+        on target_patients.office_id = target_offices.id
+    left join source_left_out
+        on target_operations.legacy_operation_id = source_left_out.legacy_operation_id
+    where
+        target_operations.deleted_at is null
+        and source_left_out.legacy_operation_id is null
 
 ),
 
--- every whole-entity check, so that an empty table still reports 0 = 0
-expected_checks as (
+-- each side summed in its own office and type
+source_sums as (
+
+    select
+        {{ dispatch_amount_scope('legacy_office_id', 'operation_type') }} as check_scope,
+        sum(amount) as source_value
+
+    from source_compared
+    group by legacy_office_id, operation_type
+
+),
+
+target_sums as (
+
+    select
+        {{ dispatch_amount_scope('legacy_office_id', 'operation_type') }} as check_scope,
+        sum(amount) as target_value
+
+    from target_compared
+    group by legacy_office_id, operation_type
+
+),
+
+-- a pair differs when a side is missing or its office, type or amount differs
+mismatches as (
+
+    select
+        source_compared.legacy_operation_id as source_id,
+        target_compared.legacy_operation_id as target_id,
+        {{ dispatch_amount_scope('source_compared.legacy_office_id', 'source_compared.operation_type') }}
+            as source_scope,
+        {{ dispatch_amount_scope('target_compared.legacy_office_id', 'target_compared.operation_type') }}
+            as target_scope
+
+    from source_compared
+    full outer join target_compared
+        on source_compared.legacy_operation_id = target_compared.legacy_operation_id
+    where
+        source_compared.legacy_operation_id is null
+        or target_compared.legacy_operation_id is null
+        or source_compared.legacy_office_id is distinct from target_compared.legacy_office_id
+        or source_compared.operation_type is distinct from target_compared.operation_type
+        or source_compared.amount is distinct from target_compared.amount
+
+),
+
+mismatch_ids as (
+
+    select
+        source_scope as check_scope,
+        source_id as legacy_id
+
+    from mismatches
+    where source_id is not null
+
+    union
+
+    select
+        target_scope as check_scope,
+        target_id as legacy_id
+
+    from mismatches
+    where target_id is not null
+
+),
+
+amount_samples as (
+
+    select
+        check_scope,
+        {{ dispatch_id_list('legacy_id') }} as sample_ids
+
+    from (
+        select
+            check_scope,
+            legacy_id,
+            row_number() over (partition by check_scope order by legacy_id) as sample_rank
+        from mismatch_ids
+    ) as ranked
+    where sample_rank <= {{ sample_size }}
+    group by check_scope
+
+),
+
+amount_scopes as (
+
+    select check_scope from source_sums
+    union
+    select check_scope from target_sums
+    union
+    -- a group whose rows are all left out still reports them
+    select check_scope from left_out
+
+),
+
+amount_sum as (
+
+    select
+        'operations' as entity,
+        'amount_sum' as check_name,
+        amount_scopes.check_scope,
+        cast(coalesce(source_sums.source_value, 0) as {{ dispatch_type_decimal() }}) as source_value,
+        cast(coalesce(target_sums.target_value, 0) as {{ dispatch_type_decimal() }}) as target_value,
+        amount_samples.sample_ids
+
+    from amount_scopes
+    left join source_sums
+        on amount_scopes.check_scope = source_sums.check_scope
+    left join target_sums
+        on amount_scopes.check_scope = target_sums.check_scope
+    left join amount_samples
+        on amount_scopes.check_scope = amount_samples.check_scope
+
+),
+
+checks as (
 
     {%- for entity in entities %}
     {%- for check in ['row_count', 'uuid_matches_mapping'] %}
 
-    select
-        '{{ entity.target_table }}' as entity,
-        '{{ check }}' as check_name
+    select * from {{ entity.target_table }}_{{ check }}
 
     union all
     {%- endfor %}
     {%- endfor %}
     {%- for table, key, column, parent in foreign_keys %}
 
-    select
-        '{{ table }}' as entity,
-        'fk_{{ column }}_resolves' as check_name
-    {%- if not loop.last %}
+    select * from {{ table }}_{{ column }}_resolves
 
     union all
-    {%- endif %}
     {%- endfor %}
 
-),
-
-figures as (
-
-    select
-        entity,
-        check_name,
-        check_scope,
-        cast(coalesce(sum(source_part), 0) as {{ dispatch_type_decimal() }}) as source_value,
-        cast(coalesce(sum(target_part), 0) as {{ dispatch_type_decimal() }}) as target_value
-
-    from check_rows
-    group by entity, check_name, check_scope
-
-),
-
-all_figures as (
-
-    select * from figures
-
-    union all
-
-    select
-        expected_checks.entity,
-        expected_checks.check_name,
-        cast(null as {{ dbt.type_string() }}) as check_scope,
-        cast(0 as {{ dispatch_type_decimal() }}) as source_value,
-        cast(0 as {{ dispatch_type_decimal() }}) as target_value
-
-    from expected_checks
-    left join figures
-        on
-            expected_checks.entity = figures.entity
-            and expected_checks.check_name = figures.check_name
-    where figures.check_name is null
-
-),
-
-ranked_samples as (
-
-    select
-        entity,
-        check_name,
-        check_scope,
-        legacy_id,
-        row_number() over (
-            partition by entity, check_name, check_scope
-            order by legacy_id
-        ) as sample_rank
-
-    from check_rows
-    where
-        is_sample
-        and legacy_id is not null
-    group by entity, check_name, check_scope, legacy_id
-
-),
-
-samples as (
-
-    select
-        entity,
-        check_name,
-        check_scope,
-        {{ dbt.listagg(dbt.cast('legacy_id', dbt.type_string()), "','", 'order by legacy_id') }} as sample_ids
-
-    from ranked_samples
-    where sample_rank <= {{ sample_size }}
-    group by entity, check_name, check_scope
+    select * from amount_sum
 
 ),
 
 final as (
 
     select
-        all_figures.entity,
-        all_figures.check_name,
-        all_figures.check_scope,
-        all_figures.source_value,
-        all_figures.target_value,
-        samples.sample_ids,
+        checks.entity,
+        checks.check_name,
+        checks.check_scope,
+        checks.source_value,
+        checks.target_value,
+        checks.sample_ids,
         left_out.left_out_rejected_amount,
         left_out.left_out_held_amount,
-        {{ dbt.concat(['all_figures.entity', "':'", 'all_figures.check_name', "':'",
-            "coalesce(all_figures.check_scope, 'all')"]) }} as validation_id,
-        all_figures.source_value = all_figures.target_value as passed,
+        {{ dbt.concat(['checks.entity', "':'", 'checks.check_name', "':'",
+            "coalesce(checks.check_scope, 'all')"]) }} as validation_id,
+        checks.source_value = checks.target_value as passed,
         coalesce(left_out.left_out_rejected, 0) as left_out_rejected,
         coalesce(left_out.left_out_held, 0) as left_out_held
 
-    from all_figures
-    left join samples
-        on
-            all_figures.entity = samples.entity
-            and all_figures.check_name = samples.check_name
-            and all_figures.check_scope is not distinct from samples.check_scope
+    from checks
     left join left_out
         on
-            all_figures.check_name = 'amount_sum'
-            and all_figures.check_scope = left_out.check_scope
+            checks.check_name = 'amount_sum'
+            and checks.check_scope = left_out.check_scope
 
 )
 

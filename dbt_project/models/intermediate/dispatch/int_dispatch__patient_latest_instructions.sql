@@ -16,8 +16,13 @@
     unique_key='patient_id',
     incremental_strategy='merge',
     on_schema_change='fail',
-    indexes=[{'columns': ['patient_id'], 'unique': True}]
+    indexes=[{'columns': ['patient_id'], 'unique': True}],
+    pre_hook="{{ dispatch_model_settings() }}",
+    post_hook="{{ dispatch_model_analyze() }}"
 ) }}
+
+{#- literals on an incremental build of the table (dispatch_watermark_values) -#}
+{%- set since = dispatch_watermark_values(['source_load_id']) %}
 
 with
 
@@ -47,10 +52,11 @@ instructions as (
 changed_instructions as (
 
     select * from instructions
-    where dlt_load_id > (select watermark.source_load_id from watermark)
+    where dlt_load_id > {{ since.source_load_id }}
 
 ),
 
+-- plain joins, so that Postgres hashes them whatever its estimates
 affected_patients as (
 
     select changed_instructions.patient_id from changed_instructions
@@ -58,13 +64,18 @@ affected_patients as (
 
     union
 
+    -- an instruction loaded again may have left the patient whose latest it was
     select previous.patient_id from previous
-    where
-        previous.latest_instruction_id in (select changed_instructions.instruction_id from changed_instructions)
-        or previous.latest_instruction_id in (
-            select instructions.instruction_id from instructions
-            where instructions.deleted_at is not null
-        )
+    inner join changed_instructions
+        on previous.latest_instruction_id = changed_instructions.instruction_id
+
+    union
+
+    -- the latest instruction was hard-deleted
+    select previous.patient_id from previous
+    inner join instructions
+        on previous.latest_instruction_id = instructions.instruction_id
+    where instructions.deleted_at is not null
 
 ),
 
@@ -91,16 +102,12 @@ candidates as (
     select * from instructions
     where
         deleted_at is null
-        -- noqa: disable=LT02
-        -- (the whitespace-controlled block below renders to nothing on a first build)
         and patient_id is not null
         {%- if is_incremental() %}
         and patient_id in (select affected_patients.patient_id from affected_patients)
         {%- endif %}
 
 ),
-
--- noqa: enable=LT02
 
 ranked as (
 

@@ -15,7 +15,9 @@
     unique_key=['object_name', 'sync_key'],
     incremental_strategy='merge',
     on_schema_change='fail',
-    indexes=[{'columns': ['object_name', 'sync_key'], 'unique': True}]
+    indexes=[{'columns': ['object_name', 'sync_key'], 'unique': True}],
+    pre_hook="{{ dispatch_model_settings(nested_loops=true) }}",
+    post_hook="{{ dispatch_model_analyze() }}"
 ) }}
 
 with

@@ -12,8 +12,13 @@
     unique_key='legacy_instruction_id',
     incremental_strategy='merge',
     on_schema_change='fail',
-    indexes=[{'columns': ['legacy_instruction_id'], 'unique': True}]
+    indexes=[{'columns': ['legacy_instruction_id'], 'unique': True}],
+    pre_hook="{{ dispatch_model_settings() }}",
+    post_hook="{{ dispatch_model_analyze() }}"
 ) }}
+
+{#- literals on an incremental build of the table (dispatch_watermark_values) -#}
+{%- set since = dispatch_watermark_values(['source_load_id', 'built_at']) %}
 
 {%- set patient = dispatch_foreign_key_rules(
     'patient_id', 'instructions', 'patients', 'legacy_patient_id', 'patient_id', 'dispatch_patient', true) %}
@@ -32,15 +37,24 @@ previous as (
 
 ),
 
+changed_keys as (
+
+    {{ dispatch_changed_keys(
+        ref('stg_dispatch__instructions'), 'instruction_id', 'legacy_instruction_id', since,
+        [
+            ('patient_id', 'patients', 'legacy_patient_id'),
+            ('doctor_id', 'doctors', 'legacy_doctor_id'),
+        ]
+    ) }}
+
+),
+
 {% endif -%}
 instructions as (
 
     select * from {{ ref('stg_dispatch__instructions') }}
     {%- if is_incremental() %}
-    where
-        {{ dispatch_changed_rows('instruction_id', 'legacy_instruction_id') }}
-        or patient_id in {{ dispatch_changed_parents('patients', 'legacy_patient_id') }}
-        or doctor_id in {{ dispatch_changed_parents('doctors', 'legacy_doctor_id') }}
+    where instruction_id in (select changed_keys.changed_key from changed_keys)
     {%- endif %}
 
 ),

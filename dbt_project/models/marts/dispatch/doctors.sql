@@ -10,8 +10,13 @@
     unique_key='legacy_doctor_id',
     incremental_strategy='merge',
     on_schema_change='fail',
-    indexes=[{'columns': ['legacy_doctor_id'], 'unique': True}]
+    indexes=[{'columns': ['legacy_doctor_id'], 'unique': True}],
+    pre_hook="{{ dispatch_model_settings() }}",
+    post_hook="{{ dispatch_model_analyze() }}"
 ) }}
+
+{#- literals on an incremental build of the table (dispatch_watermark_values) -#}
+{%- set since = dispatch_watermark_values(['source_load_id', 'built_at']) %}
 
 {%- set profile = dispatch_foreign_key_rules(
     'profile_id', 'doctors', 'profiles', 'legacy_user_id', 'user_id', 'dispatch_user', true) %}
@@ -30,15 +35,24 @@ previous as (
 
 ),
 
+changed_keys as (
+
+    {{ dispatch_changed_keys(
+        ref('stg_dispatch__doctors'), 'doctor_id', 'legacy_doctor_id', since,
+        [
+            ('user_id', 'profiles', 'legacy_user_id'),
+            ('office_id', 'offices', 'legacy_office_id'),
+        ]
+    ) }}
+
+),
+
 {% endif -%}
 doctors as (
 
     select * from {{ ref('stg_dispatch__doctors') }}
     {%- if is_incremental() %}
-    where
-        {{ dispatch_changed_rows('doctor_id', 'legacy_doctor_id') }}
-        or user_id in {{ dispatch_changed_parents('profiles', 'legacy_user_id') }}
-        or office_id in {{ dispatch_changed_parents('offices', 'legacy_office_id') }}
+    where doctor_id in (select changed_keys.changed_key from changed_keys)
     {%- endif %}
 
 ),

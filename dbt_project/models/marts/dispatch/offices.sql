@@ -9,8 +9,13 @@
     unique_key='legacy_office_id',
     incremental_strategy='merge',
     on_schema_change='fail',
-    indexes=[{'columns': ['legacy_office_id'], 'unique': True}]
+    indexes=[{'columns': ['legacy_office_id'], 'unique': True}],
+    pre_hook="{{ dispatch_model_settings() }}",
+    post_hook="{{ dispatch_model_analyze() }}"
 ) }}
+
+{#- literals on an incremental build of the table (dispatch_watermark_values) -#}
+{%- set since = dispatch_watermark_values(['source_load_id', 'built_at']) %}
 
 with
 
@@ -23,12 +28,21 @@ previous as (
 
 ),
 
+changed_keys as (
+
+    {{ dispatch_changed_keys(
+        ref('stg_dispatch__offices'), 'office_id', 'legacy_office_id', since,
+        []
+    ) }}
+
+),
+
 {% endif -%}
 offices as (
 
     select * from {{ ref('stg_dispatch__offices') }}
     {%- if is_incremental() %}
-    where {{ dispatch_changed_rows('office_id', 'legacy_office_id') }}
+    where office_id in (select changed_keys.changed_key from changed_keys)
     {%- endif %}
 
 ),

@@ -20,8 +20,13 @@
     unique_key='legacy_operation_id',
     incremental_strategy='merge',
     on_schema_change='fail',
-    indexes=[{'columns': ['legacy_operation_id'], 'unique': True}]
+    indexes=[{'columns': ['legacy_operation_id'], 'unique': True}],
+    pre_hook="{{ dispatch_model_settings() }}",
+    post_hook="{{ dispatch_model_analyze() }}"
 ) }}
+
+{#- literals on an incremental build of the table (dispatch_watermark_values) -#}
+{%- set since = dispatch_watermark_values(['source_load_id', 'built_at']) %}
 
 {%- set square_fields = ['sq_order_id', 'sq_payment_id', 'sq_refund_id', 'card_brand', 'card_bin',
     'card_last', 'office_card', 'payment_id'] %}
@@ -97,26 +102,51 @@ patients as (
 
 ),
 
+{% if is_incremental() -%}
+changed_patients as (
+
+    select latest_instructions.patient_id from latest_instructions
+    where latest_instructions._changed_at > {{ since.built_at }}
+
+    union
+
+    select cases.source_patient_id as patient_id from cases
+    where cases._state_changed_at > {{ since.built_at }}
+
+    union
+
+    select patients.legacy_patient_id as patient_id from patients
+    where patients._state_changed_at > {{ since.built_at }}
+
+),
+
+changed_keys as (
+
+    {{ dispatch_changed_keys(
+        ref('stg_dispatch__operations'), 'operation_id', 'legacy_operation_id', since,
+        [
+            ('instruction_id', 'cases', 'legacy_instruction_id'),
+        ]
+    ) }}
+
+    union
+
+    -- without instruction_id the case is the patient's latest: computed again when the
+    -- patient's latest instruction, one of its cases or the patient itself changed
+    select fallbacks.operation_id as changed_key
+    from {{ ref('stg_dispatch__operations') }} as fallbacks
+    inner join changed_patients
+        on fallbacks.patient_id = changed_patients.patient_id
+    where fallbacks.instruction_id is null
+
+),
+
+{% endif -%}
 operations as (
 
     select * from {{ ref('stg_dispatch__operations') }}
     {%- if is_incremental() %}
-    where
-        {{ dispatch_changed_rows('operation_id', 'legacy_operation_id') }}
-        or instruction_id in {{ dispatch_changed_parents('cases', 'legacy_instruction_id') }}
-        or (
-            instruction_id is null
-            and patient_id in (
-                select latest_instructions.patient_id from latest_instructions
-                where latest_instructions._changed_at > (select watermark.built_at from watermark)
-                union all
-                select cases.source_patient_id from cases
-                where cases._state_changed_at > (select watermark.built_at from watermark)
-                union all
-                select patients.legacy_patient_id from patients
-                where patients._state_changed_at > (select watermark.built_at from watermark)
-            )
-        )
+    where operation_id in (select changed_keys.changed_key from changed_keys)
     {%- endif %}
 
 ),
@@ -125,14 +155,6 @@ uuid_mappings as (
 
     select * from {{ ref('uuid_mappings') }}
     where entity_type = 'operations'
-
-),
-
-load_ids as (
-
-    select max(dlt_load_id) as source_load_id
-
-    from operations
 
 ),
 
@@ -176,6 +198,16 @@ resolved as (
         on
             parsed.patient_id = latest_instructions.patient_id
             and parsed.instruction_id is null
+
+),
+
+-- read from `resolved`, which it therefore materializes: the parsed price and the
+-- resolved case are computed once per row, not again in every expression using them
+load_ids as (
+
+    select max(dlt_load_id) as source_load_id
+
+    from resolved
 
 ),
 

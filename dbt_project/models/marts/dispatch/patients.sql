@@ -19,8 +19,13 @@
     unique_key='legacy_patient_id',
     incremental_strategy='merge',
     on_schema_change='fail',
-    indexes=[{'columns': ['legacy_patient_id'], 'unique': True}]
+    indexes=[{'columns': ['legacy_patient_id'], 'unique': True}],
+    pre_hook="{{ dispatch_model_settings() }}",
+    post_hook="{{ dispatch_model_analyze() }}"
 ) }}
+
+{#- literals on an incremental build of the table (dispatch_watermark_values) -#}
+{%- set since = dispatch_watermark_values(['source_load_id', 'built_at']) %}
 
 {%- set office = dispatch_foreign_key_rules(
     'office_id', 'patients', 'offices', 'legacy_office_id', 'office_id', 'dispatch_office', true) %}
@@ -80,31 +85,47 @@ status_map as (
 
 ),
 
+{% if is_incremental() -%}
+changed_keys as (
+
+    {{ dispatch_changed_keys(
+        ref('stg_dispatch__patients'), 'patient_id', 'legacy_patient_id', since,
+        [
+            ('office_id', 'offices', 'legacy_office_id'),
+            ('user_id', 'profiles', 'legacy_user_id'),
+            ('doctor_id', 'doctors', 'legacy_doctor_id'),
+        ]
+    ) }}
+
+    union
+
+    -- the status table is replaced whole by every extract (its load id says nothing):
+    -- a patient is computed again when its status name or its mapped status changed
+    select previous.legacy_patient_id as changed_key
+    from previous
+    left join statuses
+        on previous.source_status_id = statuses.patient_status_id
+    left join status_map
+        on statuses.status_name = status_map.legacy_status
+    where
+        previous.source_status_name is distinct from statuses.status_name
+        or previous.status is distinct from status_map.target_status
+
+    union
+
+    -- the latest instruction changed (the phase may follow)
+    select latest_instructions.patient_id as changed_key
+    from latest_instructions
+    where latest_instructions._changed_at > {{ since.built_at }}
+
+),
+
+{% endif -%}
 patients as (
 
     select * from {{ ref('stg_dispatch__patients') }}
     {%- if is_incremental() %}
-    where
-        {{ dispatch_changed_rows('patient_id', 'legacy_patient_id') }}
-        or office_id in {{ dispatch_changed_parents('offices', 'legacy_office_id') }}
-        or user_id in {{ dispatch_changed_parents('profiles', 'legacy_user_id') }}
-        or doctor_id in {{ dispatch_changed_parents('doctors', 'legacy_doctor_id') }}
-        -- the status table is replaced whole by every extract: its load id says nothing,
-        -- so a patient is computed again when its status name or mapping changed
-        or patient_id in (
-            select previous.legacy_patient_id from previous
-            left join statuses
-                on previous.source_status_id = statuses.patient_status_id
-            left join status_map
-                on statuses.status_name = status_map.legacy_status
-            where
-                previous.source_status_name is distinct from statuses.status_name
-                or previous.status is distinct from status_map.target_status
-        )
-        or patient_id in (
-            select latest_instructions.patient_id from latest_instructions
-            where latest_instructions._changed_at > (select watermark.built_at from watermark)
-        )
+    where patient_id in (select changed_keys.changed_key from changed_keys)
     {%- endif %}
 
 ),

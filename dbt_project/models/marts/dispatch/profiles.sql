@@ -10,8 +10,13 @@
     unique_key='legacy_user_id',
     incremental_strategy='merge',
     on_schema_change='fail',
-    indexes=[{'columns': ['legacy_user_id'], 'unique': True}]
+    indexes=[{'columns': ['legacy_user_id'], 'unique': True}],
+    pre_hook="{{ dispatch_model_settings() }}",
+    post_hook="{{ dispatch_model_analyze() }}"
 ) }}
+
+{#- literals on an incremental build of the table (dispatch_watermark_values) -#}
+{%- set since = dispatch_watermark_values(['source_load_id', 'built_at']) %}
 
 {%- set office = dispatch_foreign_key_rules(
     'office_id', 'users', 'offices', 'legacy_office_id', 'office_id', 'dispatch_office', false) %}
@@ -28,14 +33,23 @@ previous as (
 
 ),
 
+changed_keys as (
+
+    {{ dispatch_changed_keys(
+        ref('stg_dispatch__users'), 'user_id', 'legacy_user_id', since,
+        [
+            ('office_id', 'offices', 'legacy_office_id'),
+        ]
+    ) }}
+
+),
+
 {% endif -%}
 users as (
 
     select * from {{ ref('stg_dispatch__users') }}
     {%- if is_incremental() %}
-    where
-        {{ dispatch_changed_rows('user_id', 'legacy_user_id') }}
-        or office_id in {{ dispatch_changed_parents('offices', 'legacy_office_id') }}
+    where user_id in (select changed_keys.changed_key from changed_keys)
     {%- endif %}
 
 ),

@@ -1,7 +1,8 @@
 {#-
   Legacy id -> uuid, per entity type (spec "Legacy id -> UUID mapping"). Incremental:
-  a build reads only the source ids and read-back rows loaded since the last one, and
-  an assigned uuid never changes (the merge updates only the validation columns).
+  a build reads only the source ids loaded since the last one and the read-back rows
+  not yet seen with their mapping's uuid, and an assigned uuid never changes (the merge
+  updates only the validation columns, of new mappings and status changes).
   A legacy id the read-back holds keeps the target's uuid (the initial migration's
   random uuids); any other gets uuid v5 of its entity type's namespace and the legacy
   id as text, so a lost table rebuilds to the same uuids.
@@ -13,8 +14,12 @@
     merge_update_columns=['sync_status', 'last_validated_at', '_dispatch_load_id', '_supabase_load_id', '_built_at'],
     on_schema_change='fail',
     indexes=[{'columns': ['entity_type', 'legacy_id'], 'unique': True}],
-    pre_hook="{{ dispatch_create_extensions() }}"
+    pre_hook=["{{ dispatch_create_extensions() }}", "{{ dispatch_model_settings(nested_loops=true) }}"],
+    post_hook="{{ dispatch_model_analyze() }}"
 ) }}
+
+{#- literals on an incremental build of the table (dispatch_watermark_values) -#}
+{%- set since = dispatch_watermark_values(['dispatch_load_id']) %}
 
 {%- set entities = dispatch_entities() %}
 
@@ -52,8 +57,7 @@ existing as (
     select
         cast(null as {{ dbt.type_string() }}) as entity_type,
         cast(null as {{ dbt.type_int() }}) as legacy_id,
-        -- the spec names the column `uuid`
-        cast(null as {{ dispatch_type_uuid() }}) as uuid,  -- noqa: RF04
+        cast(null as {{ dispatch_type_uuid() }}) as uuid,
         cast(null as {{ type_timestamp_tz() }}) as created_at,
         cast(null as {{ type_timestamp_tz() }}) as last_validated_at,
         cast(null as {{ dbt.type_string() }}) as sync_status
@@ -74,7 +78,7 @@ source_ids as (
 
     from {{ ref(entity.staging_model) }}
     {%- if is_incremental() %}
-    where dlt_load_id > (select watermark.dispatch_load_id from watermark)
+    where dlt_load_id > {{ since.dispatch_load_id }}
     {%- endif %}
     {%- if not loop.last %}
 
@@ -90,13 +94,21 @@ read_back as (
 
     select
         '{{ entity.entity_type }}' as entity_type,
-        {{ entity.legacy_key }} as legacy_id,
-        id as target_uuid,
-        dlt_load_id
+        read_back_rows.{{ entity.legacy_key }} as legacy_id,
+        read_back_rows.id as target_uuid,
+        read_back_rows.dlt_load_id
 
-    from {{ ref('stg_supabase__' ~ entity.target_table) }}
+    from {{ ref('stg_supabase__' ~ entity.target_table) }} as read_back_rows
     {%- if is_incremental() %}
-    where dlt_load_id > (select watermark.supabase_load_id from watermark)
+    -- the read-back is loaded whole by every extract: only target rows not yet seen with
+    -- their mapping's uuid can change anything (a key join, whatever the load ids)
+    where not exists (
+            select 1 from {{ this }} as known
+            where
+                known.entity_type = '{{ entity.entity_type }}'
+                and known.legacy_id = read_back_rows.{{ entity.legacy_key }}
+                and known.uuid = read_back_rows.id
+        )
     {%- endif %}
     {%- if not loop.last %}
 
@@ -134,23 +146,7 @@ source_keys as (
 
 ),
 
--- the target's legacy ids are unique; the ranking only makes a damaged read-back deterministic
-read_back_ranked as (
-
-    select
-        entity_type,
-        legacy_id,
-        target_uuid,
-        row_number() over (
-            partition by entity_type, legacy_id
-            order by dlt_load_id desc, target_uuid asc
-        ) as read_back_rank
-
-    from read_back
-    where legacy_id is not null
-
-),
-
+-- the target's legacy ids are unique (contracts.md section 7), and so are the read-back's
 read_back_keys as (
 
     select
@@ -158,8 +154,8 @@ read_back_keys as (
         legacy_id,
         target_uuid
 
-    from read_back_ranked
-    where read_back_rank = 1
+    from read_back
+    where legacy_id is not null
 
 ),
 
@@ -223,8 +219,10 @@ final as (
         mapped.source_table,
         mapped.target_table,
         coalesce(mapped.existing_created_at, {{ dispatch_run_started_at() }}) as created_at,
+        -- when the read-back first showed the target row with this uuid (kept while it does)
         case
-            when mapped.target_uuid = mapped.mapped_uuid then {{ dispatch_run_started_at() }}
+            when mapped.target_uuid = mapped.mapped_uuid
+                then coalesce(mapped.existing_last_validated_at, {{ dispatch_run_started_at() }})
             else mapped.existing_last_validated_at
         end as last_validated_at,
         case
@@ -234,12 +232,37 @@ final as (
         end as sync_status,
         coalesce(load_ids.dispatch_load_id, watermark.dispatch_load_id) as _dispatch_load_id,
         coalesce(load_ids.supabase_load_id, watermark.supabase_load_id) as _supabase_load_id,
-        {{ dispatch_run_started_at() }} as _built_at
+        {{ dispatch_run_started_at() }} as _built_at,
+        mapped.existing_sync_status
 
     from mapped
     cross join load_ids
     cross join watermark
 
+),
+
+-- written: new mappings, and those whose status changes (the read-back is loaded whole
+-- on every extract, so a mapping seen again unchanged costs no write)
+changed as (
+
+    select
+        entity_type,
+        legacy_id,
+        uuid,  -- noqa: RF04
+        source_table,
+        target_table,
+        created_at,
+        last_validated_at,
+        sync_status,
+        _dispatch_load_id,
+        _supabase_load_id,
+        _built_at
+
+    from final
+    where
+        existing_sync_status is null
+        or sync_status != existing_sync_status
+
 )
 
-select * from final
+select * from changed

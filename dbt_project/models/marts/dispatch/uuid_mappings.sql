@@ -57,7 +57,8 @@ existing as (
     select
         cast(null as {{ dbt.type_string() }}) as entity_type,
         cast(null as {{ dbt.type_int() }}) as legacy_id,
-        cast(null as {{ dispatch_type_uuid() }}) as uuid,
+        -- the spec names the column `uuid`
+        cast(null as {{ dispatch_type_uuid() }}) as uuid,  -- noqa: RF04
         cast(null as {{ type_timestamp_tz() }}) as created_at,
         cast(null as {{ type_timestamp_tz() }}) as last_validated_at,
         cast(null as {{ dbt.type_string() }}) as sync_status

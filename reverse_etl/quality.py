@@ -979,25 +979,21 @@ def run_gate(settings: Settings, sync: Sync, *, max_rows: int | None) -> GateRes
         return result(missing, "FAILED")
 
     checkpoint = f"gate__{sync.destination}__{sync.entity}__{sync.pass_name}"
-    reuse_key = (sync.gate, settings.warehouse.label())
-    earlier = None if _reused is None else _reused.get(reuse_key)
     try:
-        if earlier is None:
+        if _reused is None:
             evaluated, failures = _validate(settings, checkpoint, sync.gate, tables)
-            if _reused is not None:
-                bound = [t for t in tables if t.table == sync.view]
-                # Kept without this sync's bound: the next sync checks its own.
-                own = _validate(settings, checkpoint, sync.gate, bound) if bound else (0, [])
-                _reused[reuse_key] = (evaluated - own[0], failures[:])
         else:
+            # The suite once per command, then only this sync's own bound.
             bound = [t for t in tables if t.table == sync.view]
-            evaluated, failures = _validate(settings, checkpoint, sync.gate, bound) if bound else (
-                0,
-                [],
+            key = (sync.gate, settings.warehouse.label())
+            if key not in _reused:
+                suite_tables = [t for t in tables if t.table != sync.view]
+                _reused[key] = _validate(settings, checkpoint, sync.gate, suite_tables)
+            suite_count, suite_failures = _reused[key]
+            own_count, own_failures = (
+                _validate(settings, checkpoint, sync.gate, bound) if bound else (0, [])
             )
-            evaluated += earlier[0]
-            failures = [*earlier[1], *failures]
-            tables = bound or tables
+            evaluated, failures = suite_count + own_count, [*suite_failures, *own_failures]
     except Exception as error:  # any GX surprise must block the push, not crash it
         return result(
             [f"the checks could not run: {type(error).__name__}: {_first_line(error)}"], "ERROR"

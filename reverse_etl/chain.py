@@ -37,7 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -52,6 +52,7 @@ from reverse_etl.destinations import build_destination
 from reverse_etl.engine import PassLocked, RunResult, run_pass
 from reverse_etl.ledger import Ledger
 from reverse_etl.observer import PassObserver, SilentObserver
+from reverse_etl.subprocesses import Runner, last_line, run_logged
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CHAIN = "workorders"
@@ -189,31 +190,6 @@ def select_steps(wanted: Sequence[str] | None) -> list[Step]:
 def _bin(name: str) -> str:
     candidate = Path(sys.executable).parent / name
     return str(candidate) if candidate.exists() else name
-
-
-# A runner: (command, log file) -> exit code. Tests may replace it.
-Runner = Callable[[list[str], Path], int]
-
-
-def run_logged(command: list[str], log: Path) -> int:
-    """Run a command with its output in `log` (the report is the chain's job)."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
-        out.write(f"$ {' '.join(command)}\n".encode())
-        out.flush()
-        return subprocess.run(
-            command, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT, check=False,
-            env=os.environ.copy(),
-        ).returncode
-
-
-def last_line(log: Path) -> str:
-    try:
-        lines = [line.strip() for line in log.read_text(errors="replace").splitlines()]
-    except OSError:
-        return ""
-    lines = [line for line in lines if line and not line.startswith("$ ")]
-    return lines[-1] if lines else ""
 
 
 class WorkOrderChain:

@@ -20,7 +20,7 @@ from typing import Any
 
 import psycopg
 
-from reverse_etl.chain import Runner, last_line, run_logged
+from reverse_etl.subprocesses import Runner, last_line, run_logged
 from reverse_etl.warehouse import SyncViewError, relation_exists
 
 # The validation model and the read-back it needs, by destination.

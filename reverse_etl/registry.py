@@ -193,6 +193,22 @@ SYNCS: tuple[Sync, ...] = (
 )
 
 
+@dataclass(frozen=True)
+class Validation:
+    """What a destination's whole update pass is checked against afterwards: the
+    monitoring model holding one row per check, and the extract that reads the
+    destination back before the model is read."""
+
+    model: str
+    read_back: str
+
+
+# Destinations validated after their update pass (reverse_etl/validation.py).
+VALIDATIONS: dict[str, Validation] = {
+    "supabase": Validation(model="monitoring.dispatch_validation", read_back="supabase"),
+}
+
+
 class UnknownSync(ValueError):
     """Bad usage (exit 2): the message says what exists."""
 
@@ -239,9 +255,11 @@ def select(
 __all__ = [
     "PASSES",
     "SYNCS",
+    "VALIDATIONS",
     "PassName",
     "Sync",
     "UnknownSync",
+    "Validation",
     "by_name",
     "destinations",
     "select",

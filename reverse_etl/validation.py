@@ -20,13 +20,10 @@ from typing import Any
 
 import psycopg
 
+from reverse_etl import registry
 from reverse_etl.subprocesses import Runner, last_line, run_logged
 from reverse_etl.warehouse import SyncViewError, relation_exists
 
-# The validation model and the read-back it needs, by destination.
-VALIDATIONS: dict[str, tuple[str, str]] = {
-    "supabase": ("monitoring.dispatch_validation", "supabase"),
-}
 EXIT_INVALID = 5
 
 
@@ -53,7 +50,7 @@ class ValidationResult:
 
 
 def validates(destination: str) -> bool:
-    return destination in VALIDATIONS
+    return destination in registry.VALIDATIONS
 
 
 def validate(
@@ -64,7 +61,8 @@ def validate(
     log_dir: Path | None = None,
 ) -> ValidationResult:
     """Read the destination back, then read the validation model's verdict."""
-    model, source = VALIDATIONS[destination]
+    declared = registry.VALIDATIONS[destination]
+    model, source = declared.model, declared.read_back
     result = ValidationResult(destination)
     log = (log_dir or Path(tempfile.mkdtemp(prefix="propsync-validate-"))) / "read-back.log"
     code = runner([sys.executable, "-m", "extract", source], log)

@@ -10,7 +10,8 @@ from dataclasses import replace
 import pytest
 
 from common.settings import PROJECT_ROOT, Settings
-from reverse_etl import quality
+from extract.pipelines import SOURCES
+from reverse_etl import quality, registry
 from reverse_etl.registry import SYNCS, Sync, by_name
 
 
@@ -70,3 +71,11 @@ def test_importing_the_gate_does_not_import_great_expectations() -> None:
     )
     child = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, check=False)
     assert child.returncode == 0
+
+
+def test_every_validation_names_a_registered_destination_and_a_monitoring_model() -> None:
+    for destination, declared in registry.VALIDATIONS.items():
+        assert destination in registry.destinations()
+        assert declared.model.startswith("monitoring.")
+        # the read-back is a source `python -m extract` knows
+        assert declared.read_back in SOURCES

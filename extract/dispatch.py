@@ -323,6 +323,9 @@ class KeyScan:
     # the raw column whose non-null value says the row is gone already (None: a deleted
     # row leaves raw)
     mark: str | None = None
+    # A row version, compared with raw's beside the keys: (source expression, raw
+    # column). A key whose version differs from raw's is `changed` (None: not compared).
+    version: tuple[str, str] | None = None
 
 
 def _ids_literal(ids: pa.Array, sql_type: str) -> str:
@@ -356,6 +359,9 @@ class KeyChanges:
     gone: pa.Array  # in raw and unmarked, not in the source
     still_gone: pa.Array  # in raw and marked, not in the source
     back: pa.Array  # in the source, missing from raw or marked there
+    # in the source with a version raw does not hold (missing keys included); empty
+    # when the scan compares no version
+    changed: pa.Array
     # `back` rows older than this are not re-read incrementally (None: every row is)
     since: datetime | None
     raw: str  # the raw table, qualified
@@ -449,20 +455,28 @@ class KeyComparisons:
         pipeline = dlt.current.pipeline()
         with pipeline.sql_client() as client:
             raws = {table: client.make_qualified_table_name(table) for table in self.scans}
+            versions = [s.version[1] if s.version else "" for s in self.scans.values()]
+            # a raw table loaded before its version column existed: no version of it
+            # matches, so every row is read once and the column gets its values
             with client.execute_query(
-                "select name from unnest(%s::text[]) as t(name)"
-                " where to_regclass(name) is not null", list(raws.values()),
+                "select name, exists (select 1 from pg_attribute"
+                " where attrelid = to_regclass(name) and attname = version and not attisdropped)"
+                " from unnest(%s::text[], %s::text[]) as t(name, version)"
+                " where to_regclass(name) is not null", list(raws.values()), versions,
             ) as cursor:
-                existing = {row[0] for row in cursor.fetchall()}
+                existing = dict(cursor.fetchall())
             warehouse = connection_url(client.credentials.to_native_representation())
         scans = [scan for table, scan in self.scans.items() if raws[table] in existing]
         landed_queries = [
             f"select {PRIMARY_KEY}{s.key_cast} as k,"
-            f" {f'{s.mark} is not null' if s.mark else 'false'} as gone from {raws[s.table]}"
+            f" {f'{s.mark} is not null' if s.mark else 'false'} as gone"
+            f"{_raw_version(s, existing[raws[s.table]])} from {raws[s.table]}"
             for s in scans
         ]
         present_queries = [
-            f'select {PRIMARY_KEY}{s.key_cast} as k from "{s.schema}"."{s.table}"' for s in scans
+            f"select {PRIMARY_KEY}{s.key_cast} as k{f', {s.version[0]} as v' if s.version else ''}"
+            f' from "{s.schema}"."{s.table}"'
+            for s in scans
         ]
         with ThreadPoolExecutor(max_workers=2) as pool:
             landed_future = pool.submit(_read_warehouse_keys, warehouse, landed_queries)
@@ -481,10 +495,40 @@ class KeyComparisons:
                 gone=keys.filter(pc.and_(pc.invert(in_source), pc.invert(marked))),
                 still_gone=keys.filter(pc.and_(pc.invert(in_source), marked)),
                 back=pa.concat_arrays([missing, keys.filter(pc.and_(in_source, marked))]),
+                changed=_changed_versions(present_table, landed, present.type)
+                if scan.version else present.slice(0, 0),
                 since=incremental_start(scan.table, scan.cursor, scan.lookback_seconds),
                 raw=raws[scan.table], warehouse=warehouse, source=source,
             )
         return done
+
+
+def _raw_version(scan: KeyScan, landed: bool) -> str:
+    if scan.version is None:
+        return ""
+    return f", {scan.version[1] if landed else 'null::bigint'} as v"
+
+
+def _changed_versions(present: pa.Table, landed: pa.Table, key_type: pa.DataType) -> pa.Array:
+    """The source keys whose (key, version) pair raw does not hold: a hash anti-join,
+    so a version is only ever compared for inequality (a wrapped-around counter such as
+    xmin is still a different value)."""
+    landed = pa.table({
+        "k": landed["k"].cast(key_type),
+        "v": landed["v"].cast(present.schema.field("v").type),
+    })
+    differing = present.select(["k", "v"]).join(landed, keys=["k", "v"], join_type="left anti")
+    return differing["k"].combine_chunks()
+
+
+def rows_by_key(changes: KeyChanges, ids: pa.Array) -> pa.Table:
+    """The source rows of `ids`, in the shape of the table's own batches."""
+    rows = read_arrow(
+        changes.source,
+        f"{changes.select()} where {PRIMARY_KEY}"
+        f" = any({_ids_literal(ids, changes.scan.source_key_type)})",
+    )
+    return conform(rows, changes.schema())
 
 
 def key_batches(ids: pa.Array) -> Iterator[pa.Array]:

@@ -129,13 +129,8 @@ def _dispatch_source(settings: Settings, _sessions: list[PolicySession], full: b
 def _supabase_source(settings: Settings, _sessions: list[PolicySession], full: bool) -> DltSource:
     if settings.supabase.database_url is None:
         raise ExtractError("SUPABASE_DATABASE_URL is not set", EXIT_CONFIG)
-    # Replaced on every run, not merged: the pusher writes target rows with the legacy
-    # rows' updated_at, older than what an incremental read already passed, so an update
-    # it makes would be invisible to a cursor on updated_at and the validation after the
-    # push would compare stale values. A change cursor the pusher cannot set back (the
-    # rows' xmin) is the incremental read to come; until then the read-back is whole.
-    del full
-    return supabase(credentials=settings.supabase.database_url.get_secret_value(), full=True)
+    # merged by row version (extract/supabase.py): the pusher's own writes are found
+    return supabase(credentials=settings.supabase.database_url.get_secret_value(), full=full)
 
 
 def _salesforce_source(
@@ -216,7 +211,7 @@ SOURCES: dict[str, SourceSpec] = {
     ),
     "supabase": SourceSpec(
         "supabase", "supabase_to_warehouse", SUPABASE_DATASET, tuple(SUPABASE_TABLES),
-        _supabase_source, "replaced", where="Supabase database (SUPABASE_DATABASE_URL)",
+        _supabase_source, "merged", where="Supabase database (SUPABASE_DATABASE_URL)",
         fast_path=True, in_all=lambda settings: settings.supabase.database_url is not None,
     ),
     "salesforce": SourceSpec(

@@ -3,8 +3,19 @@
 
 The six target tables of contracts.md section 7 (`offices`, `profiles`, `doctors`,
 `patients`, `cases`, `operations`), same column names, on the same fast path as the
-dispatch source (extract/dispatch.py: connectorx Arrow batches, parquet, ADBC): merged
-on `id`, read incrementally on `updated_at` with a look-back.
+dispatch source (extract/dispatch.py: connectorx Arrow batches, parquet, ADBC), merged
+on `id`.
+
+What changed is found by row version, not by `updated_at`. The pusher writes target
+rows with the legacy row's `updated_at`, which can be far older than what a cursor on
+`updated_at` has already passed, so such a cursor would never see the pusher's own
+creates and updates (and the validation after a push would read stale values). Every
+row lands with its `xmin` (`_supabase_xmin`: the id of the transaction that last wrote
+it, which any insert or update sets and no writer can set back); each run compares the
+target's (id, xmin) pairs with raw's (`KeyComparisons` with a version, one key-and-
+version query per database) and reads, by key, only the rows whose pair raw lacks. The
+versions are compared for inequality only, so xmin's wrap-around does not matter; a
+dump and restore of the target changes every xmin and costs one whole re-read.
 
 What lands: uuid columns as text, and the jsonb columns (`patients.legacy_data`,
 `operations.metadata`) as text holding the target's own text form of the value
@@ -15,16 +26,13 @@ be Postgres `json` when a table is created from parquet but `jsonb` when it is c
 without rows (an empty target, loaded from an insert-statement file), after which
 parquet could no longer load it. See `extract.dispatch.json_as_text`.
 
-A row deleted in the target leaves the raw table: each table's `<table>_deletes`
-compares the target's keys with raw's (keys only) and yields, for every key the target
-no longer holds, the row as last loaded with dlt's `hard_delete` flag DELETED_FLAG set,
-so dlt's merge deletes the key. It also yields the target rows raw lacks whose
-`updated_at` is older than this run's incremental read reaches back: the pusher creates
-target rows with the legacy row's `updated_at`, which can be far older than what the
-read-back already loaded, and an incremental read alone would never see them.
+A row deleted in the target leaves the raw table: `<table>_deletes` yields, for every
+key the target no longer holds, the row as last loaded with dlt's `hard_delete` flag
+DELETED_FLAG set, so dlt's merge deletes the key.
 
-A first load and a full refresh replace the raw tables with the target as it is; the
-keys raw held that the target no longer does are then only counted as deleted.
+A first load and a full refresh replace the raw tables with the target as it is (one
+`sql_table` read per table); the keys raw held that the target no longer does are then
+only counted as deleted.
 """
 
 from __future__ import annotations
@@ -51,7 +59,7 @@ from extract.dispatch import (
     arrow_table,
     key_batches,
     raw_rows,
-    rows_back,
+    rows_by_key,
     source_engine,
     text_json_columns,
 )
@@ -60,29 +68,42 @@ from extract.rds import DELETED_METRIC, DELETES_SUFFIX
 DATASET = "raw_supabase"
 # dlt's hard_delete column: true on a delete marker; null in every row of raw.
 DELETED_FLAG = "_supabase_deleted"
+# The row's version: its xmin as a number (xid has no cast to an integer type but text's).
+VERSION = "_supabase_xmin"
+VERSION_SQL = "xmin::text::bigint"
 
 # In foreign-key order (contracts.md section 7).
 TABLES: tuple[str, ...] = ("offices", "profiles", "doctors", "patients", "cases", "operations")
 
 
-def _with_flag(query: sa.Select[Any], table: sa.Table) -> sa.Select[Any]:
-    """Every row read carries the flag column, null: both resources of a table write
+def _with_version_and_flag(query: sa.Select[Any], table: sa.Table) -> sa.Select[Any]:
+    """Every row read carries its version and the flag column, null, in the columns'
+    order of `source_select` with the scan's `extra`: all resources of a table write
     batches of one shape through one writer."""
+    version = sa.literal_column(VERSION_SQL, sa.BigInteger).label(VERSION)
     flag = sa.cast(sa.null(), sa.Boolean).label(DELETED_FLAG)
-    return text_json_columns(query, table).add_columns(flag)
+    return text_json_columns(query, table).add_columns(version, flag)
+
+
+def _hints(columns: Any) -> Any:
+    return {
+        **columns,
+        VERSION: {"data_type": "bigint", "nullable": True},
+        DELETED_FLAG: {"data_type": "bool", "nullable": True, "hard_delete": True},
+    }
 
 
 def _deletes(
     comparisons: KeyComparisons, scan: KeyScan, full: bool, columns: Any
 ) -> DltResource:
-    """`<table>_deletes`: removes the keys the target deleted, adds the rows it lacks."""
+    """`<table>_deletes`: removes the keys the target deleted."""
 
     @dlt.resource(
         name=scan.table + DELETES_SUFFIX,
         table_name=scan.table,
         write_disposition="replace" if full else "merge",
         primary_key=PRIMARY_KEY,
-        columns={**columns, DELETED_FLAG: {"data_type": "bool", "hard_delete": True}},
+        columns=_hints(columns),
         file_format="parquet",
     )
     def deletes() -> Iterator[pa.Table]:
@@ -101,16 +122,38 @@ def _deletes(
             flag = pa.array([True] * rows.num_rows, type=pa.bool_())
             index = rows.column_names.index(DELETED_FLAG)
             yield rows.set_column(index, pa.field(DELETED_FLAG, pa.bool_()), flag)
-        yield from rows_back(changes)
 
     return deletes()
+
+
+def _changed(comparisons: KeyComparisons, scan: KeyScan, columns: Any) -> DltResource:
+    """`<table>` on an incremental run: the target rows whose version raw lacks (new
+    rows and rows written since they were last read), read by key."""
+
+    @dlt.resource(
+        name=scan.table,
+        table_name=scan.table,
+        write_disposition="merge",
+        primary_key=PRIMARY_KEY,
+        columns=_hints(columns),
+        file_format="parquet",
+    )
+    def changed() -> Iterator[pa.Table]:
+        changes = comparisons(scan.table)
+        if changes is None:  # no raw table: such a run is a full load (extract_source)
+            return
+        for ids in key_batches(changes.changed):
+            rows = rows_by_key(changes, ids)
+            if rows.num_rows:
+                yield rows
+
+    return changed()
 
 
 @dlt.source(name="supabase", max_table_nesting=0)
 def supabase(
     credentials: Credentials = dlt.secrets.value,
     schema: str = "public",
-    lookback_seconds: float = LOOKBACK_SECONDS,
     batch_rows: int = BATCH_ROWS,
     full: bool = False,
     tables: Sequence[str] = TABLES,
@@ -118,23 +161,31 @@ def supabase(
     """The target tables (`tables`, all by default) and their `<table>_deletes`.
 
     `full` loads everything with `replace` (a first load, a full refresh); otherwise
-    the tables merge incrementally.
+    each table merges the rows whose version changed.
     """
-    flag = f", null::boolean as {DELETED_FLAG}"
+    extra = f", {VERSION_SQL} as {VERSION}, null::boolean as {DELETED_FLAG}"
     comparisons = KeyComparisons(credentials, [
-        KeyScan(table, schema, "uuid[]", "text[]", CURSOR, lookback_seconds, "::text", flag)
+        # the cursor and look-back are unused: no row is read by `updated_at`
+        KeyScan(table, schema, "uuid[]", "text[]", CURSOR, LOOKBACK_SECONDS, "::text", extra,
+                version=(VERSION_SQL, VERSION))
         for table in tables
     ])
     ids = RowIds()
     engine = source_engine(credentials)
     for table in tables:
+        # reflected even when not read: its column hints shape the incremental batches
         resource = arrow_table(
-            engine, table, schema=schema, cursor=CURSOR,
-            lookback_seconds=lookback_seconds, batch_rows=batch_rows,
-            write_disposition="replace" if full else "merge", query_adapter=_with_flag,
-            ids=ids,
+            engine, table, schema=schema, cursor=None, lookback_seconds=0.0,
+            batch_rows=batch_rows, write_disposition="replace",
+            query_adapter=_with_version_and_flag, ids=ids,
         )
-        # first: it reads the table's incremental state before the table binds it
-        deletes = _deletes(comparisons, comparisons.scans[table], full, resource.columns)
-        yield deletes.add_map(DltShape(resource.columns, ids))
-        yield resource
+        scan = comparisons.scans[table]
+        yield _deletes(comparisons, scan, full, resource.columns).add_map(
+            DltShape(resource.columns, ids)
+        )
+        if full:
+            yield resource
+        else:
+            yield _changed(comparisons, scan, resource.columns).add_map(
+                DltShape(resource.columns, ids)
+            )

@@ -312,6 +312,20 @@ watermark as (
 
 
 {#-
+  Whether `this` has `column`: false only for a real table built before the column
+  existed (a unit test's `this` is its fixture; a first build has no table).
+-#}
+{% macro dispatch_this_has_column(column) -%}
+    {%- set is_table = model.resource_type != 'unit_test' and this is not none -%}
+    {%- if execute and is_incremental() and is_table and load_relation(this) is not none -%}
+        {%- set present = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
+        {{- return(column in present) -}}
+    {%- endif -%}
+    {{- return(true) -}}
+{%- endmacro %}
+
+
+{#-
   The watermark values as SQL expressions, by name (source_load_id, built_at,
   dispatch_load_id, supabase_load_id, built_db_at, built_at_epoch). On an incremental
   build of a real table they are literals read from it first: Postgres then estimates
@@ -337,12 +351,16 @@ watermark as (
     {#- a unit test's `this` is its fixture, not a table -#}
     {%- set is_table = model.resource_type != 'unit_test' and this is not none -%}
     {%- if execute and is_incremental() and is_table and load_relation(this) is not none -%}
+        {%- set selected = [] -%}
+        {%- for name in names -%}
+            {%- set column = '_built_at' if name == 'built_at_epoch' else '_' ~ name -%}
+            {#- a table built before the column existed: the lowest watermark -#}
+            {%- set aggregate = aggregates[name] if dispatch_this_has_column(column)
+                else aggregates[name] | replace('max(' ~ column ~ ')', 'null') -%}
+            {%- do selected.append(aggregate ~ ' as ' ~ name) -%}
+        {%- endfor -%}
         {%- set query -%}
-            select
-            {%- for name in names %}
-                {{ aggregates[name] }} as {{ name }}{% if not loop.last %},{% endif %}
-            {%- endfor %}
-            from {{ this }}
+            select {{ selected | join(', ') }} from {{ this }}
         {%- endset -%}
         {%- set row = run_query(query).rows[0] -%}
         {%- for name in names -%}

@@ -16,25 +16,46 @@
   entity has no row). The update views leave out the open conflicts whose strategy is
   not source_wins. Incremental: a conflict keeps its first detected_at while open; one
   no longer found is closed (is_open false, resolved_at set), so the table is also the
-  conflicts' log. Every build compares every pushable row with the read-back (the
-  extract loads the read-back whole each time, so any of its rows may have changed: a
-  few hash joins over key columns, 5 s on 2M rows) and writes only new, changed and
-  resolved conflicts.
+  conflicts' log. Incremental in what it compares, too: a build looks only at the legacy
+  ids whose target model row was rebuilt (`_built_at`) or whose read-back row was
+  loaded (the read-back merges by row version) since the last build that wrote here,
+  and at every conflict still open; it writes only new, changed and resolved conflicts.
+  A build that writes nothing leaves the watermarks where they were, so the next one
+  compares more than it must, never less.
 -#}
 {{ config(
     materialized='incremental',
     unique_key=['entity', 'legacy_id'],
     incremental_strategy='merge',
-    on_schema_change='fail',
+    on_schema_change='append_new_columns',
     indexes=[{'columns': ['entity', 'legacy_id'], 'unique': True}],
     pre_hook="{{ dispatch_model_settings() }}",
     post_hook="{{ dispatch_model_analyze() }}"
 ) }}
 
 {%- set entities = dispatch_entities() %}
+{#- literals on an incremental build of the table (dispatch_watermark_values) -#}
+{%- set since = dispatch_watermark_values(['supabase_load_id', 'built_at']) %}
 
 with
 
+{% if is_incremental() -%}
+watermark as (
+
+    select
+        {% if dispatch_this_has_column('_supabase_load_id') -%}
+        coalesce(max(_supabase_load_id), '') as supabase_load_id,
+        {%- else -%}
+        -- built before the column existed: every read-back row is newer
+        '' as supabase_load_id,
+        {%- endif %}
+        coalesce(max(_built_at), cast('1900-01-01 00:00:00+00:00' as {{ type_timestamp_tz() }})) as built_at
+
+    from {{ this }}
+
+),
+
+{% endif -%}
 strategies as (
 
     select * from {{ ref('supabase_conflict_strategies') }}
@@ -47,9 +68,54 @@ last_pushes as (
 
 ),
 
+-- the newest read-back load this build saw: the next build compares what came after
+load_ids as (
+
+    select
+        coalesce(
+            max(read_back_loads.dlt_load_id),
+            {% if is_incremental() %}(select watermark.supabase_load_id from watermark){% else %}''{% endif %}
+        ) as supabase_load_id
+
+    from (
+        {%- for entity in entities %}
+        select max(dlt_load_id) as dlt_load_id from {{ ref('stg_supabase__' ~ entity.target_table) }}
+        {%- if not loop.last %}
+        union all
+        {%- endif %}
+        {%- endfor %}
+    ) as read_back_loads
+
+),
+
 {% for entity in entities -%}
 {%- set table = entity.target_table %}
 {%- set key = entity.legacy_key %}
+{% if is_incremental() -%}
+-- what may have changed since the last build that wrote here, and what is still open
+{{ table }}_candidates as (
+
+    select changed_source.{{ key }} as legacy_id
+    from {{ ref(table) }} as changed_source
+    where changed_source._built_at > {{ since.built_at }}
+
+    union
+
+    select changed_read_back.{{ key }} as legacy_id
+    from {{ ref('stg_supabase__' ~ table) }} as changed_read_back
+    where changed_read_back.dlt_load_id > {{ since.supabase_load_id }}
+
+    union
+
+    select open_conflicts.legacy_id
+    from {{ this }} as open_conflicts
+    where
+        open_conflicts.is_open
+        and open_conflicts.entity = '{{ table }}'
+
+),
+
+{% endif -%}
 {{ table }}_differing as (
 
     select
@@ -73,6 +139,9 @@ last_pushes as (
             and cast(source_rows.{{ key }} as {{ dbt.type_string() }}) = last_pushes.sync_key
     where
         source_rows.rejection_code is null
+        {%- if is_incremental() %}
+        and source_rows.{{ key }} in (select {{ table }}_candidates.legacy_id from {{ table }}_candidates)
+        {%- endif %}
         -- a read-back older than our last push of the row cannot show what the app did since
         and not {{ dispatch_read_back_is_stale('read_back', 'last_pushes') }}
         and {{ dispatch_row_differs(table, 'source_rows', 'read_back') }}
@@ -118,25 +187,29 @@ current_conflicts as (
 current_rows as (
 
     select
-        {{ dbt.concat(['entity', "':'", dbt.cast('legacy_id', dbt.type_string())]) }} as conflict_id,
-        entity,
-        legacy_id,
-        uuid,  -- noqa: RF04
-        source_version,
-        target_version,
-        strategy,
-        conflict_basis,
-        source_updated_at,
-        target_updated_at,
-        last_pushed_hash,
-        target_payload_hash,
-        last_pushed_at,
+        {{ dbt.concat([
+            'current_conflicts.entity', "':'", dbt.cast('current_conflicts.legacy_id', dbt.type_string())
+        ]) }} as conflict_id,
+        current_conflicts.entity,
+        current_conflicts.legacy_id,
+        current_conflicts.uuid,  -- noqa: RF04
+        current_conflicts.source_version,
+        current_conflicts.target_version,
+        current_conflicts.strategy,
+        current_conflicts.conflict_basis,
+        current_conflicts.source_updated_at,
+        current_conflicts.target_updated_at,
+        current_conflicts.last_pushed_hash,
+        current_conflicts.target_payload_hash,
+        current_conflicts.last_pushed_at,
         true as is_open,
         {{ dispatch_run_started_at() }} as detected_at,
         cast(null as {{ type_timestamp_tz() }}) as resolved_at,
+        load_ids.supabase_load_id as _supabase_load_id,
         {{ dispatch_run_started_at() }} as _built_at
 
     from current_conflicts
+    cross join load_ids
 
 ),
 
@@ -172,6 +245,7 @@ still_open as (
         current_rows.is_open,
         coalesce(previous_open.detected_at, current_rows.detected_at) as detected_at,
         current_rows.resolved_at,
+        current_rows._supabase_load_id,
         current_rows._built_at
 
     from current_rows
@@ -206,9 +280,11 @@ resolved as (
         false as is_open,
         previous_open.detected_at,
         {{ dispatch_run_started_at() }} as resolved_at,
+        load_ids.supabase_load_id as _supabase_load_id,
         {{ dispatch_run_started_at() }} as _built_at
 
     from previous_open
+    cross join load_ids
     left join current_rows
         on previous_open.conflict_id = current_rows.conflict_id
     where current_rows.conflict_id is null

@@ -19,7 +19,7 @@
 ) }}
 
 {#- literals on an incremental build of the table (dispatch_watermark_values) -#}
-{%- set since = dispatch_watermark_values(['dispatch_load_id']) %}
+{%- set since = dispatch_watermark_values(['dispatch_load_id', 'supabase_load_id']) %}
 
 {%- set entities = dispatch_entities() %}
 
@@ -101,9 +101,12 @@ read_back as (
 
     from {{ ref('stg_supabase__' ~ entity.target_table) }} as read_back_rows
     {%- if is_incremental() %}
-    -- the read-back is loaded whole by every extract: only target rows not yet seen with
-    -- their mapping's uuid can change anything (a key join, whatever the load ids)
-    where not exists (
+    -- only read-back rows loaded since the last build (the read-back merges the rows the
+    -- target wrote since its last read), and of those only the ones not yet seen with
+    -- their mapping's uuid, can change anything
+    where
+        read_back_rows.dlt_load_id > {{ since.supabase_load_id }}
+        and not exists (
             select 1 from {{ this }} as known
             where
                 known.entity_type = '{{ entity.entity_type }}'
@@ -242,8 +245,8 @@ final as (
 
 ),
 
--- written: new mappings, and those whose status changes (the read-back is loaded whole
--- on every extract, so a mapping seen again unchanged costs no write)
+-- written: new mappings, and those whose status changes (a mapping seen again
+-- unchanged costs no write)
 changed as (
 
     select

@@ -31,6 +31,8 @@ EXIT_INVALID = 5
 class Check:
     entity: str
     check_name: str
+    # what part of the entity a check covers (`office 3 / payment`); None: all of it
+    check_scope: str | None
     source_value: str | None
     target_value: str | None
     passed: bool
@@ -76,8 +78,9 @@ def validate(
     if not relation_exists(conn, model):
         raise SyncViewError(f"{model} does not exist: run `dbt build` first")
     rows = conn.execute(
-        f"select entity, check_name, source_value::text, target_value::text, passed, "
-        f"sample_ids::text from {model} order by entity, check_name"
+        f"select entity, check_name, check_scope::text, source_value::text,"
+        f" target_value::text, passed, sample_ids::text from {model}"
+        " order by entity, check_name, check_scope"
     ).fetchall()
     result.checks = [Check(*row) for row in rows]
     if result.failed:
@@ -86,9 +89,10 @@ def validate(
 
 
 def failure_line(check: Check) -> str:
-    """A failed check in one line: entity, check, both figures, sample ids."""
+    """A failed check in one line: entity, check and its scope, both figures, sample ids."""
     samples = f"; e.g. {check.sample_ids}" if check.sample_ids else ""
+    scope = f" ({check.check_scope})" if check.check_scope else ""
     return (
-        f"{check.entity}: {check.check_name}: source {check.source_value}, "
+        f"{check.entity}: {check.check_name}{scope}: source {check.source_value}, "
         f"target {check.target_value}{samples}"
     )

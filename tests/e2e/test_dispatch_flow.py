@@ -24,6 +24,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from reverse_etl.validation import EXIT_INVALID
 from sandbox.generate.dispatch import mutate_dispatch
 from sandbox.generate.supabase import app_edit
 from sandbox.stack import free_port, read_env_file
@@ -227,3 +228,22 @@ def test_sync_reaches_the_specified_state_reruns_write_nothing_and_a_killed_push
                 f"select count(*) - count(distinct {LEGACY_KEY[table]}) from {table}"
             ).fetchone()
             assert duplicates == (0,), table
+
+    # A row written into the target behind the product's back (no legacy row has its
+    # id): nothing of the sync removes it, so the validation fails, exits 5 and names
+    # the office and type whose money no longer adds up.
+    with psycopg.connect(stack.target) as conn:
+        conn.execute(
+            "insert into operations (id, legacy_operation_id, case_id, operation_type, amount,"
+            " metadata, created_at, updated_at)"
+            " select gen_random_uuid(), 99999999, case_id, operation_type, 7.00, '{}'::jsonb,"
+            " now(), now() from operations order by legacy_operation_id limit 1"
+        )
+    stack.extract_and_build()
+    stack.push("create")
+    failed = stack.run(str(BIN / "reverse-etl"), "push", "supabase", "--pass", "update",
+                       ok=(EXIT_INVALID,))
+    output = failed.stdout + failed.stderr
+    assert "validation failed" in output, output
+    assert "operations: amount_sum (office " in output, output
+    assert "operations: row_count" in output, output

@@ -29,7 +29,7 @@ from rich.console import Console
 from common.settings import Settings
 from reverse_etl import registry
 from reverse_etl.destinations.base import Destination, Outcome, Payload
-from reverse_etl.engine import RunResult, run_pass
+from reverse_etl.engine import FETCH_ROWS, RunResult, run_pass
 from reverse_etl.ledger import Ledger
 from reverse_etl.observer import ConsoleObserver
 from reverse_etl.registry import PassName, Sync
@@ -75,12 +75,20 @@ class DestinationHarness(Protocol):
     # destination recognises it (Salesforce's DUPLICATE_VALUE), 0 when the client
     # looks the record up instead of sending it again (ServiceFusion).
     lost_write_resends: int
+    # True when a lost response aborts the pass (exit 3) rather than being retried
+    # within it (a database client cannot tell a lost commit from one never made):
+    # the rerun must then find what the lost write applied, not write it twice.
+    lost_response_aborts: bool
     # True when each record is a write request of its own, whatever the batch size
     # (APIs without a batch write: ServiceFusion, PropertyWare's updateWorkOrder).
     one_record_per_write: bool
     # False when the client finds the refused record out before sending it (the
     # PropertyWare work order that no longer exists), so it costs no write.
     rejection_sent: bool
+    # Faults the destination cannot meet, with why: "throttle" (a 429 with
+    # Retry-After), "expired_session". Their tests are skipped with that reason
+    # before they prepare anything (`Bench.require`).
+    unsupported_faults: Mapping[str, str]
 
     # -- configuration ------------------------------------------------------------
 
@@ -306,10 +314,18 @@ class Bench:
         (sync,) = registry.select(self.harness.destination, pass_name, [self.harness.entity])
         return sync
 
+    def require(self, fault: str) -> None:
+        """Skip the test when the destination declares `fault` meaningless for it."""
+        reason = self.harness.unsupported_faults.get(fault)
+        if reason is not None:
+            pytest.skip(f"{self.harness.destination}: {reason}")
+
     def batch_size(self, sync: Sync) -> int:
         client = self.harness.client(sync, self.settings(), Sleeps(), dry_run=True)
         try:
-            return max(1, min(sync.batch_size, client.max_batch))
+            # The engine cuts batches within each fetch of the view: a batch larger
+            # than a fetch (Supabase's 10,000) is a fetch in practice.
+            return max(1, min(sync.batch_size, client.max_batch, FETCH_ROWS))
         finally:
             client.close()
 
@@ -373,6 +389,16 @@ class Bench:
         for payload in final:
             (record,) = records[h.key_of(payload)]
             assert not h.mismatches(record, payload), (h.key_of(payload), record)
+
+    def holding(self, payloads: Sequence[Payload]) -> int:
+        """How many of `payloads` the destination holds with their values."""
+        h = self.harness
+        records = h.records()
+        return sum(
+            1
+            for payload in payloads
+            if any(not h.mismatches(r, payload) for r in records.get(h.key_of(payload), []))
+        )
 
     def outcomes(self, result: RunResult) -> dict[str, int]:
         assert result.run_id is not None

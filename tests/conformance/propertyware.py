@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 from unittest import mock
 
@@ -140,6 +141,11 @@ class PropertyWareHarness:
     lost_write_resends = 1
     one_record_per_write = True
     rejection_sent = False
+    lost_response_aborts = False
+    unsupported_faults: Mapping[str, str] = MappingProxyType({
+        "throttle": "PropertyWare has no rate-limit answer (no 429) to honour",
+        "expired_session": "PropertyWare authenticates every request (HTTP Basic): no session",
+    })
 
     def __init__(self, sim: PropertyWareSim) -> None:
         self.sim = sim
@@ -233,7 +239,7 @@ class PropertyWareHarness:
         self.admin.set_faults(next=[kind], operations=["updateWorkOrder"], delay_s=2.0)
 
     def throttle_next_write(self) -> float:
-        pytest.skip("PropertyWare has no rate-limit answer (no 429) to honour")
+        pytest.skip(self.unsupported_faults["throttle"])
 
     def expire_session(self) -> None:
-        pytest.skip("PropertyWare authenticates every request (HTTP Basic): no session")
+        pytest.skip(self.unsupported_faults["expired_session"])

@@ -11,6 +11,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 from unittest import mock
 
@@ -162,6 +163,8 @@ class SalesforceHarness:
     lost_write_resends = 1
     one_record_per_write = False
     rejection_sent = True
+    lost_response_aborts = False
+    unsupported_faults: Mapping[str, str] = MappingProxyType({})
 
     def __init__(self, sim: SalesforceSim) -> None:
         self.sim = sim

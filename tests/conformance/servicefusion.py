@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 from unittest import mock
 
@@ -176,6 +177,8 @@ class ServiceFusionHarness:
     lost_write_resends = 0
     one_record_per_write = True
     rejection_sent = True
+    lost_response_aborts = False
+    unsupported_faults: Mapping[str, str] = MappingProxyType({})
 
     def __init__(self, sim: ServiceFusionSim) -> None:
         self.sim = sim

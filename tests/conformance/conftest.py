@@ -24,6 +24,10 @@ from tests.conformance.servicefusion import (  # noqa: F401 (the simulator's fix
     ServiceFusionHarness,
     servicefusion_sim,
 )
+from tests.conformance.supabase import (  # noqa: F401 (the target's fixture)
+    SupabaseHarness,
+    supabase_target,
+)
 
 # The simulators' fixtures live with the integration tests; importing them here makes
 # them visible to this folder too (pytest resolves fixtures by conftest folder).
@@ -48,7 +52,11 @@ propertyware = HarnessEntry(
     make=PropertyWareHarness,
 )
 
-HARNESSES: list[HarnessEntry] = [salesforce, servicefusion, propertyware]
+supabase = HarnessEntry(
+    destination="supabase", simulator_fixture="supabase_target", make=SupabaseHarness
+)
+
+HARNESSES: list[HarnessEntry] = [salesforce, servicefusion, propertyware, supabase]
 
 
 @pytest.fixture(autouse=True)

@@ -7,15 +7,7 @@
   Incremental: instructions loaded since the last build, and instructions of patients
   or doctors whose state changed.
 -#}
-{{ config(
-    materialized='incremental',
-    unique_key='legacy_instruction_id',
-    incremental_strategy='merge',
-    on_schema_change='fail',
-    indexes=[{'columns': ['legacy_instruction_id'], 'unique': True}],
-    pre_hook="{{ dispatch_model_settings() }}",
-    post_hook="{{ dispatch_model_analyze() }}"
-) }}
+{{ dispatch_target_config('cases') }}
 
 {#- literals on an incremental build of the table (dispatch_watermark_values) -#}
 {%- set since = dispatch_watermark_values(['source_load_id', 'built_at']) %}
@@ -28,34 +20,14 @@
 
 with
 
-{% if is_incremental() -%}
-{{ dispatch_watermark_cte() }},
-
-previous as (
-
-    select * from {{ this }}
-
-),
-
-changed_keys as (
-
-    {{ dispatch_changed_keys(
-        ref('stg_dispatch__instructions'), 'instruction_id', 'legacy_instruction_id', since,
-        [
-            ('patient_id', 'patients', 'legacy_patient_id'),
-            ('doctor_id', 'doctors', 'legacy_doctor_id'),
-        ]
-    ) }}
-
-),
-
-{% endif -%}
+{{ dispatch_previous_ctes() -}}
+{{ dispatch_changed_keys_cte('cases', since, [
+    ('patient_id', 'patients', 'legacy_patient_id'),
+    ('doctor_id', 'doctors', 'legacy_doctor_id'),
+]) -}}
 instructions as (
 
-    select * from {{ ref('stg_dispatch__instructions') }}
-    {%- if is_incremental() %}
-    where instruction_id in (select changed_keys.changed_key from changed_keys)
-    {%- endif %}
+    {{ dispatch_source_rows('cases') }}
 
 ),
 
@@ -118,26 +90,4 @@ transformed as (
 
 ),
 
-final as (
-
-    select
-        transformed.*,
-        {{ dispatch_state_changed_at('transformed', 'legacy_instruction_id') }} as _state_changed_at,
-        {%- if is_incremental() %}
-        coalesce(load_ids.source_load_id, watermark.source_load_id) as _source_load_id,
-        {%- else %}
-        coalesce(load_ids.source_load_id, '') as _source_load_id,
-        {%- endif %}
-        {{ dispatch_run_started_at() }} as _built_at
-
-    from transformed
-    cross join load_ids
-    {%- if is_incremental() %}
-    cross join watermark
-    left join previous
-        on transformed.legacy_instruction_id = previous.legacy_instruction_id
-    {%- endif %}
-
-)
-
-select * from final
+{{ dispatch_target_final('cases', 'transformed') }}

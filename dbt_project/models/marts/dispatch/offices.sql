@@ -4,46 +4,18 @@
   foreign key, so none is rejected. Incremental: only offices loaded since the last
   build are computed again.
 -#}
-{{ config(
-    materialized='incremental',
-    unique_key='legacy_office_id',
-    incremental_strategy='merge',
-    on_schema_change='fail',
-    indexes=[{'columns': ['legacy_office_id'], 'unique': True}],
-    pre_hook="{{ dispatch_model_settings() }}",
-    post_hook="{{ dispatch_model_analyze() }}"
-) }}
+{{ dispatch_target_config('offices') }}
 
 {#- literals on an incremental build of the table (dispatch_watermark_values) -#}
 {%- set since = dispatch_watermark_values(['source_load_id', 'built_at']) %}
 
 with
 
-{% if is_incremental() -%}
-{{ dispatch_watermark_cte() }},
-
-previous as (
-
-    select * from {{ this }}
-
-),
-
-changed_keys as (
-
-    {{ dispatch_changed_keys(
-        ref('stg_dispatch__offices'), 'office_id', 'legacy_office_id', since,
-        []
-    ) }}
-
-),
-
-{% endif -%}
+{{ dispatch_previous_ctes() -}}
+{{ dispatch_changed_keys_cte('offices', since) -}}
 offices as (
 
-    select * from {{ ref('stg_dispatch__offices') }}
-    {%- if is_incremental() %}
-    where office_id in (select changed_keys.changed_key from changed_keys)
-    {%- endif %}
+    {{ dispatch_source_rows('offices') }}
 
 ),
 
@@ -83,26 +55,4 @@ transformed as (
 
 ),
 
-final as (
-
-    select
-        transformed.*,
-        {{ dispatch_state_changed_at('transformed', 'legacy_office_id') }} as _state_changed_at,
-        {%- if is_incremental() %}
-        coalesce(load_ids.source_load_id, watermark.source_load_id) as _source_load_id,
-        {%- else %}
-        coalesce(load_ids.source_load_id, '') as _source_load_id,
-        {%- endif %}
-        {{ dispatch_run_started_at() }} as _built_at
-
-    from transformed
-    cross join load_ids
-    {%- if is_incremental() %}
-    cross join watermark
-    left join previous
-        on transformed.legacy_office_id = previous.legacy_office_id
-    {%- endif %}
-
-)
-
-select * from final
+{{ dispatch_target_final('offices', 'transformed') }}

@@ -15,15 +15,7 @@
   changed, and operations without instruction_id of patients whose state or latest
   case changed.
 -#}
-{{ config(
-    materialized='incremental',
-    unique_key='legacy_operation_id',
-    incremental_strategy='merge',
-    on_schema_change='fail',
-    indexes=[{'columns': ['legacy_operation_id'], 'unique': True}],
-    pre_hook="{{ dispatch_model_settings() }}",
-    post_hook="{{ dispatch_model_analyze() }}"
-) }}
+{{ dispatch_target_config('operations') }}
 
 {#- literals on an incremental build of the table (dispatch_watermark_values) -#}
 {%- set since = dispatch_watermark_values(['source_load_id', 'built_at']) %}
@@ -74,16 +66,7 @@
 
 with
 
-{% if is_incremental() -%}
-{{ dispatch_watermark_cte() }},
-
-previous as (
-
-    select * from {{ this }}
-
-),
-
-{% endif -%}
+{{ dispatch_previous_ctes() -}}
 latest_instructions as (
 
     select * from {{ ref('int_dispatch__patient_latest_instructions') }}
@@ -120,14 +103,10 @@ changed_patients as (
 
 ),
 
-changed_keys as (
-
-    {{ dispatch_changed_keys(
-        ref('stg_dispatch__operations'), 'operation_id', 'legacy_operation_id', since,
-        [
-            ('instruction_id', 'cases', 'legacy_instruction_id'),
-        ]
-    ) }}
+{% endif -%}
+{% call dispatch_changed_keys_cte('operations', since, [
+    ('instruction_id', 'cases', 'legacy_instruction_id'),
+]) %}
 
     union
 
@@ -139,15 +118,10 @@ changed_keys as (
         on fallbacks.patient_id = changed_patients.patient_id
     where fallbacks.instruction_id is null
 
-),
-
-{% endif -%}
+{%- endcall -%}
 operations as (
 
-    select * from {{ ref('stg_dispatch__operations') }}
-    {%- if is_incremental() %}
-    where operation_id in (select changed_keys.changed_key from changed_keys)
-    {%- endif %}
+    {{ dispatch_source_rows('operations') }}
 
 ),
 
@@ -247,26 +221,4 @@ transformed as (
 
 ),
 
-final as (
-
-    select
-        transformed.*,
-        {{ dispatch_state_changed_at('transformed', 'legacy_operation_id') }} as _state_changed_at,
-        {%- if is_incremental() %}
-        coalesce(load_ids.source_load_id, watermark.source_load_id) as _source_load_id,
-        {%- else %}
-        coalesce(load_ids.source_load_id, '') as _source_load_id,
-        {%- endif %}
-        {{ dispatch_run_started_at() }} as _built_at
-
-    from transformed
-    cross join load_ids
-    {%- if is_incremental() %}
-    cross join watermark
-    left join previous
-        on transformed.legacy_operation_id = previous.legacy_operation_id
-    {%- endif %}
-
-)
-
-select * from final
+{{ dispatch_target_final('operations', 'transformed') }}

@@ -14,15 +14,7 @@
   (the status table and the seed are compared, not their load ids), and patients whose
   latest instruction changed.
 -#}
-{{ config(
-    materialized='incremental',
-    unique_key='legacy_patient_id',
-    incremental_strategy='merge',
-    on_schema_change='fail',
-    indexes=[{'columns': ['legacy_patient_id'], 'unique': True}],
-    pre_hook="{{ dispatch_model_settings() }}",
-    post_hook="{{ dispatch_model_analyze() }}"
-) }}
+{{ dispatch_target_config('patients') }}
 
 {#- literals on an incremental build of the table (dispatch_watermark_values) -#}
 {%- set since = dispatch_watermark_values(['source_load_id', 'built_at']) %}
@@ -49,16 +41,7 @@
 
 with
 
-{% if is_incremental() -%}
-{{ dispatch_watermark_cte() }},
-
-previous as (
-
-    select * from {{ this }}
-
-),
-
-{% endif -%}
+{{ dispatch_previous_ctes() -}}
 all_statuses as (
 
     select * from {{ ref('stg_dispatch__patient_statuses') }}
@@ -85,17 +68,11 @@ status_map as (
 
 ),
 
-{% if is_incremental() -%}
-changed_keys as (
-
-    {{ dispatch_changed_keys(
-        ref('stg_dispatch__patients'), 'patient_id', 'legacy_patient_id', since,
-        [
-            ('office_id', 'offices', 'legacy_office_id'),
-            ('user_id', 'profiles', 'legacy_user_id'),
-            ('doctor_id', 'doctors', 'legacy_doctor_id'),
-        ]
-    ) }}
+{% call dispatch_changed_keys_cte('patients', since, [
+    ('office_id', 'offices', 'legacy_office_id'),
+    ('user_id', 'profiles', 'legacy_user_id'),
+    ('doctor_id', 'doctors', 'legacy_doctor_id'),
+]) %}
 
     union
 
@@ -118,15 +95,10 @@ changed_keys as (
     from latest_instructions
     where latest_instructions._changed_at > {{ since.built_at }}
 
-),
-
-{% endif -%}
+{%- endcall -%}
 patients as (
 
-    select * from {{ ref('stg_dispatch__patients') }}
-    {%- if is_incremental() %}
-    where patient_id in (select changed_keys.changed_key from changed_keys)
-    {%- endif %}
+    {{ dispatch_source_rows('patients') }}
 
 ),
 
@@ -223,26 +195,4 @@ joined as (
 
 ),
 
-final as (
-
-    select
-        joined.*,
-        {{ dispatch_state_changed_at('joined', 'legacy_patient_id') }} as _state_changed_at,
-        {%- if is_incremental() %}
-        coalesce(load_ids.source_load_id, watermark.source_load_id) as _source_load_id,
-        {%- else %}
-        coalesce(load_ids.source_load_id, '') as _source_load_id,
-        {%- endif %}
-        {{ dispatch_run_started_at() }} as _built_at
-
-    from joined
-    cross join load_ids
-    {%- if is_incremental() %}
-    cross join watermark
-    left join previous
-        on joined.legacy_patient_id = previous.legacy_patient_id
-    {%- endif %}
-
-)
-
-select * from final
+{{ dispatch_target_final('patients', 'joined') }}

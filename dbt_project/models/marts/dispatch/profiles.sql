@@ -5,15 +5,7 @@
   Incremental: users loaded since the last build, and users of offices whose state
   changed.
 -#}
-{{ config(
-    materialized='incremental',
-    unique_key='legacy_user_id',
-    incremental_strategy='merge',
-    on_schema_change='fail',
-    indexes=[{'columns': ['legacy_user_id'], 'unique': True}],
-    pre_hook="{{ dispatch_model_settings() }}",
-    post_hook="{{ dispatch_model_analyze() }}"
-) }}
+{{ dispatch_target_config('profiles') }}
 
 {#- literals on an incremental build of the table (dispatch_watermark_values) -#}
 {%- set since = dispatch_watermark_values(['source_load_id', 'built_at']) %}
@@ -24,33 +16,13 @@
 
 with
 
-{% if is_incremental() -%}
-{{ dispatch_watermark_cte() }},
-
-previous as (
-
-    select * from {{ this }}
-
-),
-
-changed_keys as (
-
-    {{ dispatch_changed_keys(
-        ref('stg_dispatch__users'), 'user_id', 'legacy_user_id', since,
-        [
-            ('office_id', 'offices', 'legacy_office_id'),
-        ]
-    ) }}
-
-),
-
-{% endif -%}
+{{ dispatch_previous_ctes() -}}
+{{ dispatch_changed_keys_cte('profiles', since, [
+    ('office_id', 'offices', 'legacy_office_id'),
+]) -}}
 users as (
 
-    select * from {{ ref('stg_dispatch__users') }}
-    {%- if is_incremental() %}
-    where user_id in (select changed_keys.changed_key from changed_keys)
-    {%- endif %}
+    {{ dispatch_source_rows('profiles') }}
 
 ),
 
@@ -102,26 +74,4 @@ transformed as (
 
 ),
 
-final as (
-
-    select
-        transformed.*,
-        {{ dispatch_state_changed_at('transformed', 'legacy_user_id') }} as _state_changed_at,
-        {%- if is_incremental() %}
-        coalesce(load_ids.source_load_id, watermark.source_load_id) as _source_load_id,
-        {%- else %}
-        coalesce(load_ids.source_load_id, '') as _source_load_id,
-        {%- endif %}
-        {{ dispatch_run_started_at() }} as _built_at
-
-    from transformed
-    cross join load_ids
-    {%- if is_incremental() %}
-    cross join watermark
-    left join previous
-        on transformed.legacy_user_id = previous.legacy_user_id
-    {%- endif %}
-
-)
-
-select * from final
+{{ dispatch_target_final('profiles', 'transformed') }}

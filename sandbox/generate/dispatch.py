@@ -885,13 +885,15 @@ def _apply_updates(conn: psycopg.Connection, r: SqlDraws, at: datetime, counts: 
     garbage = _array(GARBAGE_PRICES)
     # A garbage price gets corrected (the row becomes pushable); others are re-priced,
     # keeping the legacy app's habit of formatting some with `$` and separators.
-    new_price = (f"case when {r.u(row, 'm_price_fmt')} < 0.2 then '$' || "
-                 f"to_char(({_cents_sql(r, row)}) / 100.0, 'FM9,999,990.00') else "
+    # A refund keeps its minus, after the `$` (`$-12.50`): `-$12.50` is a form the spec
+    # leaves open, which the generators never write.
+    sign = "(case when type = 'refund' and price like any(array['-%', '$-%']) then '-' else '' end)"
+    new_price = (f"case when {r.u(row, 'm_price_fmt')} < 0.2 then '$' || {sign} || "
+                 f"to_char(({_cents_sql(r, row)}) / 100.0, 'FM9,999,990.00') else {sign} || "
                  f"to_char(({_cents_sql(r, row)}) / 100.0, 'FM9999999990.00') end")
     operation = run("dispatch_operation", f"""
         price = case when btrim(price) = any({garbage}) or {r.u(row, 'm_price')} < 0.6
-                     then (case when type = 'refund' and price like '-%' then '-' else '' end)
-                          || {new_price} else price end,
+                     then {new_price} else price end,
         card_last = case when card_last is not null and {r.u(row, 'm_price')} >= 0.6
                          then lpad(({r.h(row, 'm_card_last')} % 10000)::text, 4, '0')
                          else card_last end""", "m_op")

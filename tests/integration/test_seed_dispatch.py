@@ -596,3 +596,18 @@ def test_seed_dispatch_errors(new_database: NewDatabase, args: list[str], code: 
     assert result.output.strip().count("\n") == 0  # one line, no traceback
     assert "s3cret-pw" not in result.output
     assert "postgresql://" not in result.output
+
+
+def test_mutated_prices_keep_to_the_generated_forms(new_database: NewDatabase) -> None:
+    """A re-priced refund keeps its sign after the `$` (`$-12.50`), never before it:
+    `-$12.50` is a form the spec leaves open (the models reject it as invalid)."""
+    dsn = new_database()
+    generate_dispatch(dsn, rows=5000, seed=3)
+    mutate_dispatch(dsn, share=0.2, seed=3)
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(
+            "select count(*) filter (where btrim(price) like '-$%'),"
+            " count(*) filter (where btrim(price) like '$-%')"
+            " from dispatch_operation where updated_at > created_at"
+        ).fetchone()
+    assert row is not None and row[0] == 0 and row[1] > 0, row

@@ -257,12 +257,13 @@ def _validate(conn: psycopg.Connection[Any], destination: str) -> None:
     if result.error is not None:
         fail(result.error, result.exit_code)
     table = Table(title=f"validation of {destination}", header_style="bold")
-    for column in ("entity", "check", "source", "target", "verdict"):
+    for column in ("entity", "check", "scope", "source", "target", "verdict"):
         table.add_column(column, overflow="fold")
     for check in result.checks:
         table.add_row(
             check.entity,
             check.check_name,
+            check.check_scope or "",
             check.source_value or "",
             check.target_value or "",
             "pass" if check.passed else "FAIL",

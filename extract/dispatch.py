@@ -521,12 +521,13 @@ def _changed_versions(present: pa.Table, landed: pa.Table, key_type: pa.DataType
     return differing["k"].combine_chunks()
 
 
-def rows_by_key(changes: KeyChanges, ids: pa.Array) -> pa.Table:
-    """The source rows of `ids`, in the shape of the table's own batches."""
+def rows_by_key(changes: KeyChanges, ids: pa.Array, condition: str = "") -> pa.Table:
+    """The source rows of `ids` (and `condition`, ` and ...`), in the shape of the
+    table's own batches."""
     rows = read_arrow(
         changes.source,
         f"{changes.select()} where {PRIMARY_KEY}"
-        f" = any({_ids_literal(ids, changes.scan.source_key_type)})",
+        f" = any({_ids_literal(ids, changes.scan.source_key_type)}){condition}",
     )
     return conform(rows, changes.schema())
 
@@ -542,16 +543,11 @@ def rows_back(changes: KeyChanges) -> Iterator[pa.Table]:
     (none when it has no start yet: then it reads every row)."""
     if not len(changes.back) or changes.since is None:
         return
-    scan = changes.scan
-    older = f" and {scan.cursor} < '{changes.since.isoformat()}'"
+    older = f" and {changes.scan.cursor} < '{changes.since.isoformat()}'"
     for ids in key_batches(changes.back):
-        rows = read_arrow(
-            changes.source,
-            f"{changes.select()} where {PRIMARY_KEY}"
-            f" = any({_ids_literal(ids, scan.source_key_type)}){older}",
-        )
+        rows = rows_by_key(changes, ids, older)
         if rows.num_rows:
-            yield conform(rows, changes.schema())
+            yield rows
 
 
 def raw_rows(changes: KeyChanges, ids: pa.Array) -> pa.Table:

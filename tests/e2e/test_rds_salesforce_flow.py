@@ -30,7 +30,10 @@ from sandbox.salesforce_admin import SalesforceAdmin
 from sandbox.stack import free_port, read_env_file
 from tests.e2e.oracle import expected_salesforce
 
-pytestmark = pytest.mark.e2e
+# Each cycle runs the whole project's `dbt build` (787 nodes with every slice's tests,
+# about 70 s on a quiet 2-core machine), up to five times a test: minutes, past the
+# default 300 s on a loaded machine.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

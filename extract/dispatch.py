@@ -314,7 +314,9 @@ class KeyScan:
     # SQL array types of the key in the source and in raw (`= any('{...}'::int[])`)
     source_key_type: str
     raw_key_type: str
-    cursor: str
+    # the incremental read's cursor, whose start `back` rows older than are re-read
+    # (None: the table has no incremental read by cursor; `back` rows are not re-read)
+    cursor: str | None
     lookback_seconds: float
     # what the key is cast with when keys are compared (`::text`: uuids as raw holds them)
     key_cast: str = ""
@@ -497,7 +499,8 @@ class KeyComparisons:
                 back=pa.concat_arrays([missing, keys.filter(pc.and_(in_source, marked))]),
                 changed=_changed_versions(present_table, landed, present.type)
                 if scan.version else present.slice(0, 0),
-                since=incremental_start(scan.table, scan.cursor, scan.lookback_seconds),
+                since=incremental_start(scan.table, scan.cursor, scan.lookback_seconds)
+                if scan.cursor else None,
                 raw=raws[scan.table], warehouse=warehouse, source=source,
             )
         return done

@@ -47,8 +47,6 @@ from dlt.extract import DltResource
 
 from extract.dispatch import (
     BATCH_ROWS,
-    CURSOR,
-    LOOKBACK_SECONDS,
     MARKER_METRIC,
     PRIMARY_KEY,
     Credentials,
@@ -165,8 +163,8 @@ def supabase(
     """
     extra = f", {VERSION_SQL} as {VERSION}, null::boolean as {DELETED_FLAG}"
     comparisons = KeyComparisons(credentials, [
-        # the cursor and look-back are unused: no row is read by `updated_at`
-        KeyScan(table, schema, "uuid[]", "text[]", CURSOR, LOOKBACK_SECONDS, "::text", extra,
+        # no cursor: rows are found by version, none by `updated_at`
+        KeyScan(table, schema, "uuid[]", "text[]", None, 0.0, "::text", extra,
                 version=(VERSION_SQL, VERSION))
         for table in tables
     ])

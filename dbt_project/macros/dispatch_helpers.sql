@@ -295,15 +295,25 @@
 
 
 {#-
-  The watermark of an incremental model: the greatest dlt load id it has read and the
-  time of its last build (a time before any build when it holds no row yet).
+  The watermark of an incremental model: by name (`names`, control columns `_<name>`),
+  the greatest dlt load id it has read and the time of its last build (a time before
+  any build, or '', when it holds no row yet or was built before the column existed).
 -#}
-{% macro dispatch_watermark_cte() -%}
+{% macro dispatch_watermark_cte(names=['source_load_id', 'built_at']) -%}
+    {%- set selected = [] -%}
+    {%- for name in names -%}
+        {%- set column = '_' ~ name -%}
+        {%- set lowest = "cast('1900-01-01 00:00:00+00:00' as " ~ type_timestamp_tz() ~ ")"
+            if name == 'built_at' else "''" -%}
+        {#- a table built before the column existed: the lowest watermark -#}
+        {%- set value = 'coalesce(max(' ~ column ~ '), ' ~ lowest ~ ')'
+            if dispatch_this_has_column(column) else lowest -%}
+        {%- do selected.append(value ~ ' as ' ~ name) -%}
+    {%- endfor -%}
 watermark as (
 
     select
-        coalesce(max(_source_load_id), '') as source_load_id,
-        coalesce(max(_built_at), cast('1900-01-01 00:00:00+00:00' as {{ type_timestamp_tz() }})) as built_at
+        {{ selected | join(',\n        ') }}
 
     from {{ this }}
 

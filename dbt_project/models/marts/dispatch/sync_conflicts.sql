@@ -40,20 +40,7 @@
 with
 
 {% if is_incremental() -%}
-watermark as (
-
-    select
-        {% if dispatch_this_has_column('_supabase_load_id') -%}
-        coalesce(max(_supabase_load_id), '') as supabase_load_id,
-        {%- else -%}
-        -- built before the column existed: every read-back row is newer
-        '' as supabase_load_id,
-        {%- endif %}
-        coalesce(max(_built_at), cast('1900-01-01 00:00:00+00:00' as {{ type_timestamp_tz() }})) as built_at
-
-    from {{ this }}
-
-),
+{{ dispatch_watermark_cte(['supabase_load_id', 'built_at']) }},
 
 {% endif -%}
 strategies as (

@@ -243,6 +243,14 @@ class HttpSettings(_Group):
     # circuit, and how long it stays open before one trial call.
     breaker_fail_max: int = Field(default=5, ge=1)
     breaker_reset_s: float = Field(default=60.0, gt=0)
+    # Each API's rate limit is held across processes through the warehouse
+    # (common/rate_limit.py); off, each process keeps its own allowance.
+    rate_limit_shared: bool = True
+
+    @field_validator("rate_limit_shared", mode="before")
+    @classmethod
+    def _parse_flag(cls, value: object) -> bool:
+        return parse_flag(value)
 
     @model_validator(mode="after")
     def _trust_sandbox_ca_as_extra(self) -> HttpSettings:

@@ -10,9 +10,10 @@ as `Transport(session=...)`. Each attempt, from the outside in:
   connection errors; a 429 proves the service is alive, so it does not count), so a
   dead service stops the run after a handful of attempts instead of a full backoff
   schedule per request;
-- a client-side rate limiter (pyrate-limiter), one per API (`<API>_MAX_RPS`), that
-  blocks until a slot is free, so clients stay under the service's limit instead of
-  provoking 429s;
+- a client-side rate limiter (pyrate-limiter, common/rate_limit.py), one per API
+  (`<API>_MAX_RPS`), that blocks until a slot is free, so clients stay under the
+  service's limit instead of provoking 429s; the sessions of `policy_session` share
+  it with every process using the same warehouse;
 - TLS verification that is always on: the CA bundle is the settings' one
   (`REQUESTS_CA_BUNDLE`, read once by common.settings), an exported variable cannot
   replace it and no caller can switch it off; default connect and read timeouts;
@@ -27,8 +28,9 @@ retried. Non-retryable answers (2xx, other 4xx) are returned to the caller, whic
 knows the service's error shapes. Secrets never leave this module in clear: every
 message of `HttpError` and every log line passes through `common.redaction.redact`.
 
-This is the only module that imports tenacity, pyrate-limiter and pybreaker
-(tests/unit/test_http.py checks it).
+This is the only module that imports tenacity and pybreaker, and with
+common/rate_limit.py the only one that imports pyrate-limiter (tests/unit/test_http.py
+checks it).
 """
 
 from __future__ import annotations
@@ -36,9 +38,7 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import logging
-import math
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -47,16 +47,7 @@ from typing import Any
 
 import pybreaker
 import requests
-from pyrate_limiter import (
-    AbstractClock,
-    BucketFactory,
-    InMemoryBucket,
-    Limiter,
-    LimiterDelayException,
-    MonotonicClock,
-    Rate,
-    RateItem,
-)
+from pyrate_limiter import AbstractClock
 from requests.adapters import BaseAdapter, HTTPAdapter
 from tenacity import (
     RetryCallState,
@@ -65,6 +56,11 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+# The limiter's home is common.rate_limit; its names stay importable from here.
+from common.rate_limit import RateLimiter as RateLimiter
+from common.rate_limit import RateLimitError
+from common.rate_limit import rate_for as rate_for
+from common.rate_limit import shared_limiter as shared_limiter
 from common.redaction import RedactingFilter, redact, register_secrets
 from common.settings import ConfigurationError, Settings
 
@@ -183,88 +179,6 @@ def _short(error: BaseException) -> str:
     return text if len(text) <= 200 else text[:200] + "..."
 
 
-# -- rate limiting --------------------------------------------------------------------
-
-
-def rate_for(max_rps: float) -> Rate:
-    """The pyrate-limiter Rate that allows at most `max_rps` requests a second.
-
-    A whole number of requests per second allows that burst within each second;
-    a fractional rate becomes one request every 1/rps seconds.
-    """
-    if max_rps <= 0:
-        raise ValueError("max_rps must be positive")
-    limit = max(1, math.floor(max_rps))
-    interval_ms = math.ceil(1000 * limit / max_rps)
-    return Rate(limit, interval_ms)
-
-
-class _SingleBucket(BucketFactory):
-    """One bucket, leaked by the caller: pyrate's default factory starts a background
-    leaker thread per limiter, which we neither need nor can stop cleanly."""
-
-    def __init__(self, bucket: InMemoryBucket, clock: AbstractClock) -> None:
-        self.bucket = bucket
-        self.clock = clock
-
-    def wrap_item(self, name: str, weight: int = 1) -> RateItem:
-        return RateItem(name, int(self.clock.now()), weight=weight)  # type: ignore[arg-type]
-
-    def get(self, _item: RateItem) -> InMemoryBucket:
-        return self.bucket
-
-
-class RateLimiter:
-    """Blocks the caller until the rate allows one more request."""
-
-    # Small safety margin pyrate adds to every computed wait, so a request never lands
-    # a millisecond early in the server's window.
-    BUFFER_MS = 10
-
-    def __init__(self, max_rps: float, clock: AbstractClock | None = None) -> None:
-        self.rate = rate_for(max_rps)
-        self._clock = clock or MonotonicClock()
-        self._bucket = InMemoryBucket([self.rate])
-        self._turn = threading.Lock()
-        self._limiter = Limiter(
-            _SingleBucket(self._bucket, self._clock),
-            # Bounded so that a broken clock raises instead of hanging; one thread
-            # never has to wait more than one interval.
-            max_delay=2 * self.rate.interval + 1000,
-            retry_until_max_delay=True,
-            buffer_ms=self.BUFFER_MS,
-        )
-
-    def acquire(self) -> None:
-        # One caller at a time (sessions of several threads share a limiter): a
-        # waiter holds the turn while it sleeps, so slots go out in order.
-        with self._turn:
-            # Forget requests older than the window so the bucket stays small.
-            self._bucket.leak(int(self._clock.now()))  # type: ignore[arg-type]
-            try:
-                acquired = self._limiter.try_acquire("request")
-            except LimiterDelayException as error:
-                raise HttpError(
-                    f"client-side rate limiter could not grant a slot: {error}"
-                ) from None
-        if not acquired:
-            raise HttpError("client-side rate limiter could not grant a slot")
-
-
-_SHARED_LIMITERS: dict[tuple[str, float], RateLimiter] = {}
-_SHARED_LIMITERS_LOCK = threading.Lock()
-
-
-def shared_limiter(api: str, max_rps: float) -> RateLimiter:
-    """The process's limiter of one API at one rate: every session to that API takes
-    its slots from it, so the rate holds across a process's passes and threads."""
-    with _SHARED_LIMITERS_LOCK:
-        limiter = _SHARED_LIMITERS.get((api, max_rps))
-        if limiter is None:
-            limiter = _SHARED_LIMITERS[(api, max_rps)] = RateLimiter(max_rps)
-        return limiter
-
-
 # -- the session ----------------------------------------------------------------------
 
 
@@ -301,6 +215,7 @@ class PolicySession(requests.Session):
         keep_alive: bool = True,
         sleep: Callable[[float], None] = time.sleep,
         clock: AbstractClock | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.name = name
         self._trusted: str | bool = self._checked(verify)
@@ -313,10 +228,12 @@ class PolicySession(requests.Session):
         self._sleep = sleep
         # One limiter per API and rate in a process (unless a test brings its own
         # clock): a chain builds a session per pass, and back-to-back passes to one
-        # API must not each start with a full allowance.
-        self.limiter = RateLimiter(max_rps, clock=clock) if clock is not None else (
-            shared_limiter(name, max_rps)
-        )
+        # API must not each start with a full allowance. `policy_session` brings the
+        # one shared through the warehouse.
+        if clock is not None:
+            self.limiter = RateLimiter(max_rps, clock=clock)
+        else:
+            self.limiter = limiter or shared_limiter(name, max_rps)
         self._rate_wait_s = 0.0
         self.breaker = pybreaker.CircuitBreaker(
             fail_max=breaker_fail_max,
@@ -463,6 +380,8 @@ class PolicySession(requests.Session):
         waiting_since = time.monotonic()
         try:
             self.limiter.acquire()
+        except RateLimitError as error:
+            raise HttpError(str(error), api=self.name) from None
         finally:
             self._rate_wait_s += time.monotonic() - waiting_since
         self.requests_sent += 1
@@ -649,6 +568,8 @@ def policy_session(
             f"no rate limit configured for API {api!r} ({api.upper()}_MAX_RPS)"
         )
     http = settings.http
+    # The check of REQUESTS_CA_BUNDLE comes first: a configuration error must not wait
+    # on the warehouse.
     verify: str | bool = True
     if http.requests_ca_bundle:
         if not Path(http.requests_ca_bundle).is_file():
@@ -671,4 +592,5 @@ def policy_session(
         keep_alive=keep_alive,
         sleep=sleep,
         clock=clock,
+        limiter=None if clock is not None else shared_limiter(api, float(max_rps), settings),
     )

@@ -133,6 +133,9 @@ def config(**overrides: Any) -> Settings:
         "http_timeout_s": 5.0,
         "requests_ca_bundle": None,
         "salesforce_max_rps": 1000.0,
+        # A unit test talks to no warehouse: the limiter stays in the process (the
+        # shared one is tests/integration/test_rate_limit_shared.py's).
+        "http_rate_limit_shared": False,
     }
     values.update(overrides)
     return Settings.from_env(values)  # type: ignore[call-arg]
@@ -546,6 +549,8 @@ def test_only_common_http_imports_the_policy_libraries() -> None:
     """One retry library, one rate limiter, one breaker, and no second HTTP stack."""
     root = Path(__file__).resolve().parents[2]
     policy = {"tenacity", "pyrate_limiter", "pybreaker"}
+    # The rate limiter has a module of its own (it keeps the allowance in the warehouse).
+    allowed = {"common/http.py": policy, "common/rate_limit.py": {"pyrate_limiter"}}
     # dlt's own retrying session: a second retry policy.
     second_stack = {"dlt.sources.helpers.requests"}
     offenders: list[str] = []
@@ -561,13 +566,14 @@ def test_only_common_http_imports_the_policy_libraries() -> None:
                     continue
                 for name in names:
                     top = name.split(".")[0]
-                    if (top in policy and relative != "common/http.py") or any(
+                    if (top in policy and top not in allowed.get(relative, ())) or any(
                         name == s or name.startswith(f"{s}.") for s in second_stack
                     ):
                         offenders.append(f"{relative}:{node.lineno} imports {name}")
     assert offenders == []
     # The walk does see imports (a check that cannot fail proves nothing).
     assert "pybreaker" in (root / "common" / "http.py").read_text()
+    assert "pyrate_limiter" in (root / "common" / "rate_limit.py").read_text()
 
 
 # -- redaction ----------------------------------------------------------------------
@@ -667,3 +673,41 @@ def test_sessions_to_one_api_share_its_rate_limit_in_a_process() -> None:
     assert time.monotonic() - started < 0.5
     second.limiter.acquire()
     assert time.monotonic() - started >= 0.5
+
+
+# -- the rate limit across processes (the shared allowance itself is
+# tests/integration/test_rate_limit_shared.py's, on a real warehouse) -----------------
+
+
+def test_without_a_reachable_warehouse_the_limit_holds_in_the_process_and_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        dead = probe.getsockname()[1]
+    settings = config(
+        http_rate_limit_shared=True, pghost="127.0.0.1", pgport=dead,
+        pgpassword="pg-secret-7f3e",
+    )
+    with caplog.at_level(logging.WARNING, logger="common.http"):
+        session = policy_session(settings, "salesforce")
+    assert session.limiter.shared is False
+    assert isinstance(session.limiter, RateLimiter)
+    lines = [record.getMessage() for record in caplog.records]
+    assert len(lines) == 1
+    assert lines[0].startswith("salesforce: rate limit held in this process only: the ")
+    assert f"127.0.0.1:{dead}" in lines[0] and "pg-secret-7f3e" not in lines[0]
+    # Once per process and API: the next session reuses the decision, silently.
+    assert policy_session(settings, "salesforce").limiter is session.limiter
+    assert len(caplog.records) == 1
+
+
+def test_with_the_shared_allowance_off_no_warehouse_is_asked(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The default warehouse settings (the embedded cluster) may well be up: off means
+    # not asking it, so nothing is logged either way.
+    with caplog.at_level(logging.WARNING, logger="common.http"):
+        session = policy_session(config(salesforce_max_rps=7), "salesforce")
+    assert session.limiter.shared is False and caplog.records == []
+    assert session.limiter is policy_session(config(salesforce_max_rps=7), "salesforce").limiter

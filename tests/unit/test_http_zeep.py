@@ -187,6 +187,8 @@ def settings_for(ca: Path | None, max_rps: float = 1000.0) -> Settings:
             "http_max_attempts": 4,
             "http_breaker_fail_max": 5,
             "propertyware_max_rps": max_rps,
+            # a unit test: the limiter stays in the process (no warehouse)
+            "http_rate_limit_shared": False,
         }
     )
 

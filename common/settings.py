@@ -160,6 +160,9 @@ class SalesforceSettings(_Group):
     client_secret: SecretStr | None = None
     api_version: str = "62.0"
     max_rps: float = Field(default=5.0, gt=0)
+    # A pass with more records than this goes through Bulk API 2.0 ingest jobs
+    # instead of sObject Collections (0: every pass does).
+    bulk_threshold: int = Field(default=10_000, ge=0)
 
     @field_validator("instance_url")
     @classmethod

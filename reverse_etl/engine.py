@@ -296,7 +296,9 @@ class PassEngine:
             result.gate = self._check(sync, to_send, known, bound, dry_run, skip_gate)
             # No known rejection among the view's rows: no lookup per fetch either.
             look_up = not retry_rejected and known > 0
-            aborted = self._stream(run, sync, reader, result, dry_run, look_up, requests_so_far)
+            aborted = self._stream(
+                run, sync, reader, result, dry_run, look_up, requests_so_far, to_send
+            )
         except _Refused as refusal:
             result.status, result.exit_code, result.error = (
                 refusal.status,
@@ -442,10 +444,17 @@ class PassEngine:
         dry_run: bool,
         look_up_rejections: bool,
         requests_so_far: Callable[[], int],
+        to_send: int,
     ) -> tuple[int, str] | None:
         """Send and record every row; return (exit code, message) if the pass aborted."""
         counts = result.counts
         size = max(1, min(sync.batch_size, self.destination.max_batch))
+        plan = getattr(self.destination, "plan_pass", None)
+        if plan is not None:
+            # A destination with another way to write large passes (Salesforce's Bulk
+            # API 2.0) learns the pass's size first and says the batch it wants; how
+            # to write is its business, what to write stays the view's.
+            size = max(1, int(plan(sync.pass_name, to_send, size)))
         listing: list[SyncRow] = []
         cut = 0  # rows with values cut to fit, counted for the dry run's header
         aborted: tuple[int, str] | None = None

@@ -5,6 +5,12 @@ records to send (the sync views decide) or how a pass is recorded (the engine an
 the ledger do). It receives a batch of payloads (the view's non-control columns) and
 returns exactly one `Outcome` per record, in the order of the batch.
 
+A destination may also offer `plan_pass(pass_name, records, batch_size) -> int`:
+the engine calls it once before a pass with the number of records it will send and
+the batch size it would use, and cuts batches of the size returned (Salesforce
+switches to Bulk API 2.0 jobs above `SALESFORCE_BULK_THRESHOLD`). Optional, so it is
+not part of the protocol below.
+
 Failures that concern the whole pass, not one record, are raised as `PassAborted`
 (service unreachable, retries exhausted, circuit open, API limit spent: exit 3) or
 `DestinationConfigError` (missing or rejected credentials: exit 2).

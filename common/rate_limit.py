@@ -55,6 +55,20 @@ from common.settings import Settings
 log = logging.getLogger("common.http")
 log.addFilter(RedactingFilter())
 
+POOL_PREFIX = "rate-limit-"
+
+
+class _QuietPools(logging.Filter):
+    """psycopg's pool logs each failed reconnection of our pools (a dozen warnings while
+    a lost warehouse is found out, on stderr when nothing handles them); what the user
+    needs of it is this module's one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return f"'{POOL_PREFIX}" not in record.getMessage()
+
+
+logging.getLogger("psycopg.pool").addFilter(_QuietPools())
+
 SCHEMA = "rate_limits"
 # Advisory-lock keys (hashtextextended of these), apart from every other lock's.
 _TURN_KEY = "common.rate_limit.turn:{api}"
@@ -193,6 +207,8 @@ class WarehouseRateLimiter(RateLimiter):
                         "warehouse failed (%s)", self.api, redact(_first_line(error)),
                     )
                     self._fallback = RateLimiter(self._max_rps)
+                    # Stop its reconnection attempts; nothing asks it again.
+                    self._pool.close(timeout=0)
             self._fallback.acquire()
 
     @contextlib.contextmanager
@@ -260,8 +276,9 @@ def _pool(conninfo: str, api: str) -> psycopg_pool.ConnectionPool:
         min_size=0,
         max_size=2,
         max_idle=60,
-        timeout=30,
-        name=f"rate-limit-{api}",
+        # A lost warehouse is known after this long (then the process keeps the limit).
+        timeout=CONNECT_TIMEOUT_S,
+        name=f"{POOL_PREFIX}{api}",
         # A connection the warehouse dropped (a restart) is replaced, not reused.
         check=psycopg_pool.ConnectionPool.check_connection,
         kwargs={

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -27,6 +28,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from common.rate_limit import shared_limiter
+from common.settings import Settings
 from tests.conftest import PostgresServer
 from tests.integration.conftest import SalesforceSim
 
@@ -168,3 +171,33 @@ def test_without_the_shared_allowance_two_processes_double_the_rate(
     stamps = served_at_ms(salesforce_sim)
     # Each process alone keeps four a second; together they send eight.
     assert busiest_window(stamps, WINDOW_MS - JITTER_MS) > MAX_RPS
+
+
+def test_a_warehouse_lost_mid_run_leaves_the_limit_in_the_process(
+    postgres_server: PostgresServer, warehouse: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("SANDBOX_DIR", str(tmp_path / "no-sandbox"))
+    settings = Settings.from_env(postgres_server.env(warehouse))
+    limiter = shared_limiter("lostwarehouse", 50.0, settings)
+    assert limiter.shared
+    with caplog.at_level(logging.WARNING, logger="common.http"):
+        limiter.acquire()
+        # A restart drops the limiter's connections: it takes new ones, still shared.
+        with psycopg.connect(postgres_server.dsn(), autocommit=True) as conn:
+            dropped = conn.execute(
+                "select count(*) from (select pg_terminate_backend(pid) from pg_stat_activity"
+                " where application_name = 'propsync rate limit (lostwarehouse)') as t"
+            ).fetchone()
+        assert dropped is not None and dropped[0] >= 1
+        limiter.acquire()
+        assert caplog.records == []
+        # The warehouse gone for good: one warning, then the limit holds in the process.
+        postgres_server.drop_database(warehouse)
+        for _ in range(3):
+            limiter.acquire()
+    lines = [record.getMessage() for record in caplog.records]
+    assert len(lines) == 1
+    assert lines[0].startswith(
+        "lostwarehouse: rate limit held in this process only from now on: the warehouse failed"
+    )

@@ -2,9 +2,10 @@
 
 Sources: `rds`, `dispatch`, `salesforce` (read-back), `supabase` (read-back),
 `propertyware`, `servicefusion` and `all` (`dispatch` and `supabase` only when their
-database is configured). Each prints one summary line;
-an expected failure prints one line on stderr. Every named source is attempted,
-and the exit code is the worst one (2 configuration, 3 unreachable).
+database is configured). The named sources run at once (`--workers N`: at most N),
+each its own dlt pipeline in a thread; each prints one summary line when it ends,
+an expected failure one line on stderr. Every named source is attempted, and the
+exit code is the worst one (2 configuration, 3 unreachable).
 
 dlt's own log (warnings such as a cursor shared by many rows) goes to
 `<DLT_DATA_DIR>/extract.log`, not to the terminal; each retry of an HTTP request is
@@ -37,7 +38,7 @@ from extract.pipelines import (
     ExtractError,
     SourceResult,
     dlt_data_dir,
-    extract_source,
+    extract_sources,
 )
 
 console = Console(soft_wrap=True, highlight=False)
@@ -46,7 +47,8 @@ errors = Console(stderr=True, soft_wrap=True, highlight=False)
 # `\b` keeps click from rewrapping the paragraph that follows (the commands).
 HELP = """Run the dlt pipelines of the named sources into the warehouse.
 
-Each source prints one summary line; the exit code is the worst one (0 success,
+The named sources run at once (--workers N: at most N at once). Each prints one
+summary line when it ends; the exit code is the worst one (0 success,
 2 configuration, 3 unreachable).
 
 `all` runs dispatch and supabase only when DISPATCH_DATABASE_URL and
@@ -181,6 +183,17 @@ def main(
             show_default=False,
         ),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            metavar="N",
+            min=1,
+            help="run at most N sources at once (default: every named source at once; "
+            "1: one after another)",
+            show_default=False,
+        ),
+    ] = None,
     version: Annotated[
         bool,
         typer.Option(
@@ -221,24 +234,25 @@ def main(
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 
     worst = 0
-    report: list[dict[str, object]] = []
+    report: dict[str, dict[str, object]] = {}
     with dlt_log_to_file(dlt_data_dir() / LOG_FILE_NAME), retry_lines(_print_retry):
-        for name in selected:
-            try:
-                result = extract_source(
-                    name, settings, full_refresh=full_refresh, resources=resources
-                )
-            except ExtractError as error:
-                errors.print(f"[red]error:[/red] {escape(str(error))}")
-                worst = max(worst, error.exit_code)
-                report.append({"source": name, "error": str(error),
-                               "exit_code": error.exit_code})
+        # Each line as its source ends (they run at once); the report in the order named.
+        for name, outcome in extract_sources(
+            selected, settings, full_refresh=full_refresh, resources=resources,
+            workers=workers,
+        ):
+            if isinstance(outcome, ExtractError):
+                errors.print(f"[red]error:[/red] {escape(str(outcome))}")
+                worst = max(worst, outcome.exit_code)
+                report[name] = {"source": name, "error": str(outcome),
+                                "exit_code": outcome.exit_code}
                 continue
-            console.print(summary_line(result, settings))
-            report.append(result.as_json())
+            console.print(summary_line(outcome, settings))
+            report[name] = outcome.as_json()
     if report_json is not None:
         report_json.parent.mkdir(parents=True, exist_ok=True)
-        report_json.write_text(json.dumps(report, indent=2), encoding="utf-8")
+        ordered = [report[name] for name in selected if name in report]
+        report_json.write_text(json.dumps(ordered, indent=2), encoding="utf-8")
     raise typer.Exit(worst)
 
 

@@ -8,8 +8,10 @@ line never holds a secret (dlt and driver messages can carry connection strings)
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -18,6 +20,7 @@ from typing import Any
 
 import dlt
 from dlt.common.pipeline import LoadInfo
+from dlt.common.runtime import signals
 from dlt.extract import DltSource
 from dlt.pipeline.exceptions import PipelineStepFailed
 from sqlalchemy.exc import NoSuchTableError
@@ -267,6 +270,16 @@ def warehouse_destination(settings: Settings, **options: Any) -> Any:
     )
 
 
+# Sources run at once in threads (`extract_sources`), and what the two blocks below
+# change is the process's: the environment and pyarrow's default pool. So each change
+# is counted and undone when the last run that needed it ends, never under a run
+# still going. Meanwhile the other sources see them too; they are performance
+# settings (file size, load workers, freeing memory), never what is loaded.
+_PROCESS_WIDE = threading.Lock()
+_DEFAULTS_HELD: dict[str, int] = {}
+_ARROW_POOL: list[Any] = []  # [the pool before, runs holding jemalloc] while held
+
+
 @contextlib.contextmanager
 def arrow_memory_pool() -> Iterator[None]:
     """Arrow allocates from jemalloc while the block runs, unless ARROW_DEFAULT_MEMORY_POOL
@@ -277,31 +290,49 @@ def arrow_memory_pool() -> Iterator[None]:
     if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
         yield
         return
-    previous = pa.default_memory_pool()
-    try:
-        pool = pa.jemalloc_memory_pool()
-    except NotImplementedError:  # a pyarrow built without jemalloc
-        yield
-        return
-    pa.set_memory_pool(pool)
+    with _PROCESS_WIDE:
+        if not _ARROW_POOL:
+            try:
+                pool = pa.jemalloc_memory_pool()
+            except NotImplementedError:  # a pyarrow built without jemalloc
+                pool = None
+            if pool is not None:
+                _ARROW_POOL[:] = [pa.default_memory_pool(), 0]
+                pa.set_memory_pool(pool)
+        holding = bool(_ARROW_POOL)
+        if holding:
+            _ARROW_POOL[1] += 1
     try:
         yield
     finally:
-        pa.set_memory_pool(previous)
+        if holding:
+            with _PROCESS_WIDE:
+                _ARROW_POOL[1] -= 1
+                if not _ARROW_POOL[1]:
+                    pa.set_memory_pool(_ARROW_POOL[0])
+                    _ARROW_POOL.clear()
 
 
 @contextlib.contextmanager
 def dlt_defaults(values: Mapping[str, str]) -> Iterator[None]:
     """dlt settings (environment variables) for the length of one run; a variable
     already set, by the user or an earlier default, keeps its value."""
-    added = [name for name in values if name not in os.environ]
-    for name in added:
-        os.environ[name] = values[name]
+    with _PROCESS_WIDE:
+        # Ours: not set, or set by a default still held (a run in another thread).
+        ours = [name for name in values if name in _DEFAULTS_HELD or name not in os.environ]
+        for name in ours:
+            if name not in _DEFAULTS_HELD:
+                os.environ[name] = values[name]
+            _DEFAULTS_HELD[name] = _DEFAULTS_HELD.get(name, 0) + 1
     try:
         yield
     finally:
-        for name in added:
-            os.environ.pop(name, None)
+        with _PROCESS_WIDE:
+            for name in ours:
+                _DEFAULTS_HELD[name] -= 1
+                if not _DEFAULTS_HELD[name]:
+                    del _DEFAULTS_HELD[name]
+                    os.environ.pop(name, None)
 
 
 def build_pipeline(spec: SourceSpec, settings: Settings, pipelines_dir: Path | None = None) -> Any:
@@ -351,6 +382,10 @@ class SourceResult:
     api: dict[str, ApiUsage] = field(default_factory=dict)
     # The resources that ran (all of the source's when none were named).
     resources: tuple[str, ...] = ()
+    # When the run began and ended (epoch seconds): sources run at once, and these say
+    # which overlapped.
+    started_at: float = 0.0
+    ended_at: float = 0.0
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -358,6 +393,7 @@ class SourceResult:
             "deleted": self.deleted, "seconds": round(self.seconds, 3),
             "resources": list(self.resources),
             "api": {name: vars(usage) for name, usage in self.api.items()},
+            "started_at": round(self.started_at, 3), "ended_at": round(self.ended_at, 3),
         }
 
     @property
@@ -395,6 +431,7 @@ def extract_source(
         raise ExtractError(f"unknown source '{name}'", EXIT_CONFIG)
     register_secrets(settings)
     started = time.monotonic()
+    started_at = time.time()
     sessions: list[PolicySession] = []
     try:
         pipeline = build_pipeline(spec, settings, pipelines_dir)
@@ -436,8 +473,54 @@ def extract_source(
     ran = tuple(resources) or tuple(source.selected_resources)
     return SourceResult(
         name, spec.dataset, spec.disposition, rows, time.monotonic() - started, deleted,
-        api_usage(sessions), ran,
+        api_usage(sessions), ran, started_at, time.time(),
     )
+
+
+def extract_sources(
+    names: list[str],
+    settings: Settings,
+    *,
+    full_refresh: bool = False,
+    resources: tuple[str, ...] = (),
+    workers: int | None = None,
+    pipelines_dir: Path | None = None,
+) -> Iterator[tuple[str, SourceResult | ExtractError]]:
+    """Run the named sources, up to `workers` at once (default: all of them), and
+    yield each one's result, or its expected failure, as it ends.
+
+    The sources are independent: each reads its own system into its own dataset
+    through its own dlt pipeline (its own name, so its own folder and state under
+    DLT_DATA_DIR). dlt runs such pipelines in parallel threads of one process (its
+    injection container is thread-affine), and threads suit what bounds these runs:
+    waiting on an API's rate limit and on databases, with the GIL released. Two
+    sources of one API would still share its rate limit (common.rate_limit).
+
+    In threads dlt cannot take SIGINT/SIGTERM itself (only the main thread can), so
+    the main thread does while they run: a first Ctrl-C asks every pipeline to stop
+    at its next step, as it would one pipeline run on its own.
+    """
+    def outcome(name: str) -> SourceResult | ExtractError:
+        try:
+            return extract_source(
+                name, settings, full_refresh=full_refresh, resources=resources,
+                pipelines_dir=pipelines_dir,
+            )
+        except ExtractError as error:
+            return error
+
+    workers = min(workers or len(names), len(names))
+    if workers <= 1:
+        for name in names:
+            yield name, outcome(name)
+        return
+    with (
+        signals.intercepted_signals(),
+        concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="extract") as pool,
+    ):
+        running = {pool.submit(outcome, name): name for name in names}
+        for done in concurrent.futures.as_completed(running):
+            yield running[done], done.result()
 
 
 def _deleted_counts(pipeline: Any, spec: SourceSpec) -> tuple[dict[str, int], dict[str, int]]:

@@ -15,7 +15,9 @@ one-line errors, not a second way of running dlt.
 # No `from __future__ import annotations`: Dagster reads the op functions' type hints.
 
 import os
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import dlt
@@ -87,15 +89,20 @@ def declared_source(spec: SourceSpec) -> DltSource:
     return _tables()
 
 
+# dlt.pipeline() writes a state file into its folder: a declared pipeline gets a
+# folder of its own, never the one of the pipelines that run (DLT_DATA_DIR), whose
+# incremental state a run restores.
+DECLARED_PIPELINES_DIR = Path(tempfile.gettempdir()) / "propsync-dagster-declared-pipelines"
+
+
 def declared_pipeline(spec: SourceSpec) -> Any:
-    """The pipeline `python -m extract` runs (its name, warehouse kind and dataset);
-    dagster-dlt reads its destination for the assets' kinds. Its credentials are
-    the run's, resolved when the run starts."""
+    """The pipeline `python -m extract` runs (its name, warehouse kind and dataset),
+    for dagster-dlt to read the assets' kinds from; never run."""
     return dlt.pipeline(
         pipeline_name=spec.pipeline_name,
         destination="postgres",
         dataset_name=spec.dataset,
-        pipelines_dir=str(dlt_data_dir() / "pipelines"),
+        pipelines_dir=str(DECLARED_PIPELINES_DIR),
         progress=None,
     )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -180,3 +181,15 @@ def test_the_product_imports_without_dagster() -> None:
     # the probe does catch an import of Dagster: orchestrate/ itself fails it
     probe = _import_without_dagster("orchestrate")
     assert probe.returncode != 0 and "dagster" in probe.stderr, probe.stderr[-3000:]
+
+
+def test_loading_the_definitions_leaves_the_pipelines_of_extract_alone(tmp_path: Path) -> None:
+    # dagster-dlt wants a dlt pipeline per source at load time; creating it where
+    # `python -m extract` keeps its pipelines would write a state file beside theirs.
+    env = {**os.environ, "DLT_DATA_DIR": str(tmp_path / "dlt")}
+    result = subprocess.run(
+        [sys.executable, "-c", "import orchestrate.definitions"], cwd=ROOT, env=env,
+        capture_output=True, text=True, timeout=240, check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not (tmp_path / "dlt").exists(), sorted(p.name for p in (tmp_path / "dlt").rglob("*"))

@@ -163,6 +163,8 @@ class SalesforceSettings(_Group):
     # A pass with more records than this goes through Bulk API 2.0 ingest jobs
     # instead of sObject Collections (0: every pass does).
     bulk_threshold: int = Field(default=10_000, ge=0)
+    # Records a Bulk job at most (the engine's fetch of the view, 5,000, caps it too).
+    bulk_job_records: int = Field(default=10_000, ge=1)
 
     @field_validator("instance_url")
     @classmethod

@@ -44,6 +44,11 @@ class SalesforceAdmin(AdminClient):
     def record_count(self) -> int:
         return int(self._call("GET", "records/count")["count"])
 
+    def bulk_jobs(self) -> list[dict[str, Any]]:
+        """Every Bulk API 2.0 ingest job, oldest first: its JobInfo (the state as last
+        stored) and whether data was `uploaded` and rows `processed`."""
+        return list(self._call("GET", "bulk-jobs")["jobs"])
+
     def link(self, mapping: dict[str, str]) -> int:
         """Set SF_Property_ID__c by Snappt_Property_ID__c, as the Salesforce workflow does."""
         return int(self._call("POST", "link", {"links": mapping})["linked"])
@@ -54,10 +59,13 @@ class SalesforceAdmin(AdminClient):
         self._call("POST", "expire-tokens")
 
     def configure(self, token_ttl_s: float | None = None,
-                  daily_limit: int | None = None) -> dict[str, Any]:
-        """Change the token lifetime and/or the daily API allocation (None = unchanged)."""
+                  daily_limit: int | None = None,
+                  bulk_processing_s: float | None = None) -> dict[str, Any]:
+        """Change the token lifetime, the daily API allocation and/or how long a Bulk API
+        2.0 job stays InProgress (None = unchanged)."""
         return dict(self._call("POST", "config", {"token_ttl_s": token_ttl_s,
-                                                  "daily_limit": daily_limit}))
+                                                  "daily_limit": daily_limit,
+                                                  "bulk_processing_s": bulk_processing_s}))
 
     def config(self) -> dict[str, Any]:
         """token_ttl_s, daily_limit and today's api_usage."""

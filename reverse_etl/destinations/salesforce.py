@@ -10,6 +10,11 @@
   layer; the records that did get created then answer `DUPLICATE_VALUE` on the
   unique external id, which is mapped to `already_present`: never a second record,
   never an overwrite.
+- Large passes: a pass with more records than `SALESFORCE_BULK_THRESHOLD` (the engine
+  says how many, `plan_pass`) sends each batch as one Bulk API 2.0 ingest job
+  (`insert` / `update`, module `salesforce_bulk`) instead of Collections requests;
+  its per-record results come back in the Collections shape and are classified by
+  the same code below, so the ledger cannot tell the two paths apart.
 - `403 REQUEST_LIMIT_EXCEEDED` (the daily API allocation is spent) aborts the pass:
   every further request would fail the same way and eat into tomorrow's budget.
 - Transport: `common.http.policy_session(settings, "salesforce")`, the stack every
@@ -19,8 +24,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import requests
@@ -37,6 +44,7 @@ from reverse_etl.destinations.base import (
     ok,
     rejected,
 )
+from reverse_etl.destinations.salesforce_bulk import BulkJobs, server_time
 
 OBJECT_NAME = "Product_Property__c"
 EXTERNAL_ID_FIELD = "Snappt_Property_ID__c"
@@ -105,6 +113,7 @@ class SalesforceDestination:
         object_name: str = OBJECT_NAME,
         external_id_field: str = EXTERNAL_ID_FIELD,
         session: PolicySession | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.object_name = object_name
         self.external_id_field = external_id_field
@@ -113,6 +122,28 @@ class SalesforceDestination:
         self._token: str | None = None
         self._api_root: str | None = None
         self.token_requests = 0
+        self._user_id: str | None = None
+        self._last_answer: dt.datetime | None = None
+        self.bulk = False  # this pass goes through Bulk API 2.0 (`plan_pass`)
+        self.job_records = settings.salesforce.bulk_job_records  # records a Bulk job
+        # The waits of the Bulk path itself (polling a job, a refused job create);
+        # the HTTP stack's own waits are its session's.
+        self.sleep = sleep
+        self._jobs = BulkJobs(
+            self._call, self._session, settings, object_name,
+            last_answer=lambda: self._last_answer, user_id=lambda: self._user_id,
+            sleep=lambda seconds: self.sleep(seconds),
+        )
+
+    def plan_pass(self, pass_name: str, records: int, batch_size: int) -> int:
+        """Bulk API 2.0 for a pass above the threshold: a job per fetch of the view."""
+        self.bulk = records > self._settings.salesforce.bulk_threshold
+        return self.job_records if self.bulk else batch_size
+
+    @property
+    def bulk_jobs(self) -> list[str]:
+        """The ids of the Bulk API 2.0 jobs this client made or found again."""
+        return list(self._jobs.known_jobs)
 
     @property
     def api_requests(self) -> int:
@@ -186,6 +217,10 @@ class SalesforceDestination:
             raise PassAborted("Salesforce token response has no access_token") from None
         register_secret(token)
         self._token = token
+        self._last_answer = server_time(response) or self._last_answer
+        # The identity URL ends with the user's Id: Bulk jobs name their creator by it.
+        identity = str(body.get("id") or "").rstrip("/")
+        self._user_id = identity.rsplit("/", 1)[-1] or None if identity else None
         # The configured instance, not the token's `instance_url`: the token is issued
         # by that same My Domain host (docs/configuration.md), and the read-back (extract/)
         # calls the configured URL too, so both sides always talk to one server.
@@ -197,21 +232,28 @@ class SalesforceDestination:
     def _api(self, path: str) -> str:
         return f"{self._api_root}/services/data/v{self._settings.salesforce.api_version}{path}"
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        """One API call with a valid session: a rejected session is renewed once."""
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        accept: tuple[int, ...] = (),
+        extra_headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> requests.Response:
+        """One API call with a valid session: a rejected session is renewed once.
+
+        An answer of a status in `accept` is returned for the caller to read; any
+        other error aborts the pass."""
         if self._token is None:
             self._authenticate()
-        response = self._session.request(
-            method, self._api(path), headers=self._headers(), **kwargs
-        )
+        response = self._send(method, path, extra_headers, **kwargs)
         if response.status_code == 401:
             # Sessions expire (timeout, revoked, password change); one fresh token is
             # the documented remedy, a second 401 means something else is wrong.
             self._token = None
             self._authenticate()
-            response = self._session.request(
-                method, self._api(path), headers=self._headers(), **kwargs
-            )
+            response = self._send(method, path, extra_headers, **kwargs)
             if response.status_code == 401:
                 code, message = _first_error(response)
                 raise PassAborted(
@@ -226,7 +268,7 @@ class SalesforceDestination:
                         f"{message}); pass stopped, the rest is sent by the next run"
                     )
                 )
-        if response.status_code >= 400:
+        if response.status_code >= 400 and response.status_code not in accept:
             code, message = _first_error(response)
             raise PassAborted(
                 redact(
@@ -236,9 +278,21 @@ class SalesforceDestination:
             )
         return response
 
+    def _send(self, method: str, path: str, extra_headers: dict[str, str] | None,
+              **kwargs: Any) -> requests.Response:
+        headers = {**self._headers(), **(extra_headers or {})}
+        response = self._session.request(method, self._api(path), headers=headers, **kwargs)
+        # The server's clock: how a Bulk job whose create answer was lost is told
+        # from older ones (salesforce_bulk).
+        self._last_answer = server_time(response) or self._last_answer
+        return response
+
     # -- the protocol ---------------------------------------------------------------
 
     def create(self, batch: Sequence[Payload]) -> list[Outcome]:
+        if self.bulk:
+            results = self._jobs.run("insert", [dict(r) for r in batch], self.external_id_field)
+            return [self._create_outcome(result) for result in results]
         records = [{"attributes": {"type": self.object_name}, **record} for record in batch]
         results = self._collection("POST", records)
         return [self._create_outcome(result) for result in results]
@@ -251,7 +305,12 @@ class SalesforceDestination:
             if not record_id:
                 raise PassAborted("an update row has no Id column: the update view is malformed")
             records.append({"attributes": {"type": self.object_name}, "id": record_id, **fields})
-        results = self._collection("PATCH", records)
+        if self.bulk:
+            rows = [{"Id": r["id"], **{k: v for k, v in r.items() if k not in ("attributes", "id")}}
+                    for r in records]
+            results = self._jobs.run("update", rows, "Id")
+        else:
+            results = self._collection("PATCH", records)
         return [
             self._update_outcome(result, record)
             for result, record in zip(results, records, strict=True)

@@ -37,6 +37,11 @@ API endpoints (what clients talk to; `{v}` is any `vNN.N`):
   `[{message, errorCode, fields}]` from the same checks as Collections; unknown Id ->
   404 `NOT_FOUND`; an Id of another object -> 400 `MALFORMED_ID`.
 
+- Bulk API 2.0 ingest under `/services/data/{v}/jobs/ingest` (module `bulk`): create
+  a job, `PUT .../batches` (CSV, one upload a job), `PATCH` to `UploadComplete` /
+  `Aborted`, JobInfo and the list of jobs, `successfulResults`, `failedResults`,
+  `unprocessedrecords` as CSV, `DELETE`; rows judged by the Collections checks.
+
 Every `/services/data` response carries `Sforce-Limit-Info: api-usage=N/M`; a call
 without a valid session -> 401 `INVALID_SESSION_ID`; a spent daily allocation ->
 403 `REQUEST_LIMIT_EXCEEDED`. Errors are the real JSON list
@@ -53,7 +58,9 @@ Admin API (JSON, no auth, not API requests, never logged nor faulted):
 - `POST /__sandbox/link` `{"links": {snappt_id: sf_property_id}}` -> `{"linked": n}`:
   the Salesforce workflow that fills `SF_Property_ID__c` (outside this project).
 - `POST /__sandbox/expire-tokens`; `POST /__sandbox/config`
-  `{"token_ttl_s", "daily_limit"}` (omitted/null = unchanged) -> the config.
+  `{"token_ttl_s", "daily_limit", "bulk_processing_s"}` (omitted/null = unchanged) ->
+  the config. `GET /__sandbox/bulk-jobs` -> `{"jobs": [...]}`: every ingest job's
+  JobInfo with `uploaded` and `processed`.
 - `POST /__sandbox/faults` `{"rate", "kinds", "methods", "paths", "seed", "next"}`,
   `DELETE /__sandbox/faults`, `GET /__sandbox/faults`.
 - `GET /__sandbox/requests?since=N` -> `{"requests": [...], "count": n}`,
@@ -74,7 +81,9 @@ applied, `Retry-After: 1`).
 
 Deviations from the real API (details in sandbox/DEVIATIONS.md):
 
-- one object only; no Bulk API, no Composite resources besides sObject Collections;
+- one object only; no Bulk API 1.0 nor Bulk query jobs, no Composite resources besides
+  sObject Collections; a Bulk 2.0 job is applied at once when closed (then reads
+  InProgress for `bulk_processing_s`) and takes one upload;
 - a delete is final: no recycle bin, `queryAll` sees no deleted records;
 - the SOQL subset above (no OR, parentheses, relationships, FIELDS(), TODAY ...);
 - query cursors are snapshots of the matching Ids and live a day;
@@ -88,7 +97,8 @@ Modules: `simulator` (`SalesforceSimulator`: start/stop), `server` (HTTPS, TLS,
 connection drops), `api` (routing, tokens and sessions, queries and cursors),
 `limits` (the daily allocation, `Sforce-Limit-Info`, `/limits`), `soql` (the SOQL
 subset), `collections` (sObject Collections create/update and the per-record
-validation), `rows` (sObject Rows and Rows by External ID, on that same validation),
+validation), `bulk` (Bulk API 2.0 ingest jobs on that same validation), `rows`
+(sObject Rows and Rows by External ID, on that same validation),
 `describe` (describe global, basic information, describe), `sobject` (the object's
 fields, value types, datetimes), `ids` (record Ids), `store`
 (Postgres state, schema `sim`), `faults` (fault kinds and the draw), `admin` (the
@@ -98,6 +108,7 @@ fields, value types, datetimes), `ids` (record Ids), `store`
 
 from sandbox.salesforce.admin import Admin, AdminError
 from sandbox.salesforce.api import SalesforceApi
+from sandbox.salesforce.bulk import BulkIngest
 from sandbox.salesforce.collections import Collections
 from sandbox.salesforce.faults import FAULT_KINDS
 from sandbox.salesforce.ids import id_checksum, make_id, normalize_id
@@ -116,6 +127,7 @@ __all__ = [
     "Admin",
     "AdminError",
     "ApiError",
+    "BulkIngest",
     "Collections",
     "FieldSpec",
     "Limits",

@@ -41,6 +41,7 @@ class Admin:
             ("POST", "/records"): self._load,
             ("GET", "/records"): lambda _: {"records": self.store.records()},
             ("GET", "/records/count"): lambda _: {"count": self.store.record_count()},
+            ("GET", "/bulk-jobs"): self._bulk_jobs,
             ("POST", "/link"): self._link,
             ("POST", "/expire-tokens"): self._expire_tokens,
             ("POST", "/config"): self._configure,
@@ -141,6 +142,14 @@ class Admin:
                 linked += cursor.rowcount
         return {"linked": linked}
 
+    def _bulk_jobs(self, _: Request) -> dict[str, Any]:
+        rows = self.store.conn.execute(
+            "select info, results is not null as processed, data is not null as uploaded"
+            " from sim.bulk_jobs order by created_at, id"
+        ).fetchall()
+        return {"jobs": [{**row["info"], "uploaded": row["uploaded"],
+                          "processed": row["processed"]} for row in rows]}
+
     def _expire_tokens(self, _: Request) -> dict[str, Any]:
         cursor = self.store.conn.execute(
             "update sim.tokens set expires_at = now() where expires_at > now()"
@@ -154,6 +163,12 @@ class Admin:
         body = self._body(request)
         config = self.store.setting("config", DEFAULT_CONFIG)
         ttl, limit = body.get("token_ttl_s"), body.get("daily_limit")
+        processing = body.get("bulk_processing_s")
+        if processing is not None:
+            if (isinstance(processing, bool) or not isinstance(processing, int | float)
+                    or processing < 0):
+                raise AdminError("bulk_processing_s must be a non-negative number")
+            config["bulk_processing_s"] = float(processing)
         if ttl is not None:
             if isinstance(ttl, bool) or not isinstance(ttl, int | float) or ttl <= 0:
                 raise AdminError("token_ttl_s must be a positive number")

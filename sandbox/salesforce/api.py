@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, unquote, unquote_plus
 
 from psycopg.types.json import Jsonb
 
+from sandbox.salesforce.bulk import BulkIngest, csv_row_count
 from sandbox.salesforce.collections import Collections
 from sandbox.salesforce.describe import describe_global, describe_object, object_info
 from sandbox.salesforce.faults import draw_fault, fault_reply
@@ -44,6 +45,7 @@ class SalesforceApi:
         self.client_id, self.client_secret = client_id, client_secret
         self.collections = Collections(store)
         self.rows = Rows(store, self.collections)
+        self.bulk = BulkIngest(store, self.collections, USER_ID)
         self.limits = Limits(store)
 
     # entry point
@@ -98,11 +100,14 @@ class SalesforceApi:
             _allow(method, "POST", "PATCH")
             results, applied = self.collections.save(method, request.json())
             return Reply(200, results), applied
+        if rest == "/jobs/ingest" or rest.startswith("/jobs/ingest/"):
+            return self.bulk.route(request, version, rest)
         if rest == "":
             _allow(method, "GET")
             return Reply(200, {"limits": f"/services/data/{version}/limits",
                                "query": f"/services/data/{version}/query",
                                "composite": f"/services/data/{version}/composite",
+                               "jobs": f"/services/data/{version}/jobs",
                                "sobjects": f"/services/data/{version}/sobjects"}), True
         if rest == "/sobjects":
             _allow(method, "GET")
@@ -266,7 +271,10 @@ def _basic_credentials(header: str | None) -> tuple[str, str]:
 
 
 def _body_record_count(request: Request) -> int:
-    """Records in a write's body: a collection's `records`, or the one of sObject Rows."""
+    """Records in a write's body: a collection's `records`, the one of sObject Rows, or
+    the data rows of a Bulk API 2.0 upload."""
+    if request.method == "PUT" and request.path.rstrip("/").endswith("/batches"):
+        return csv_row_count(request.body)
     single = "/sobjects/" in request.path and "/composite/" not in request.path
     if "/composite/sobjects" not in request.path and not (
         single and request.method in ("POST", "PATCH")

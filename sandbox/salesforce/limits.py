@@ -30,7 +30,7 @@ class Limits:
     def resource(self) -> dict[str, Any]:
         """`GET /limits`: `{name: {Max, Remaining}}`. Only `DailyApiRequests` is live (it
         counts this very request, which was spent before it was served); the others are
-        fixed figures, since the simulator has no Bulk API and measures no storage."""
+        fixed figures: the simulator counts no Bulk batches and measures no storage."""
         limit = self.daily_limit()
         return {
             "DailyApiRequests": {"Max": limit,

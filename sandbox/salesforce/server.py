@@ -31,11 +31,16 @@ class _Handler(SimulatorHandler):
             self._send(reply)
 
     def _send(self, reply: Reply) -> None:
-        data = b"" if reply.body is None else json.dumps(reply.body).encode()
+        headers = dict(reply.headers)
+        content_type = headers.pop("Content-Type", "application/json;charset=UTF-8")
+        if isinstance(reply.body, str):
+            data = reply.body.encode()  # Bulk API 2.0 results: CSV as it is
+        else:
+            data = b"" if reply.body is None else json.dumps(reply.body).encode()
         self.send_response(reply.status)
-        self.send_header("Content-Type", "application/json;charset=UTF-8")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
-        for name, value in reply.headers.items():
+        for name, value in headers.items():
             self.send_header(name, value)
         if self.close_connection:
             # Say so: without the header an HTTP/1.1 client pools the socket and may

@@ -46,6 +46,15 @@ create table if not exists sim.api_usage (
     day date primary key,
     used integer not null
 );
+create table if not exists sim.bulk_jobs (
+    id text primary key,
+    info jsonb not null,
+    data text,
+    header jsonb,
+    results jsonb,
+    ready_at timestamptz,
+    created_at timestamptz not null
+);
 create table if not exists sim.cursors (
     locator text primary key,
     fields jsonb not null,
@@ -61,6 +70,8 @@ DEFAULT_DAILY_LIMIT = 100_000  # Enterprise Edition base allocation
 DEFAULT_CONFIG: dict[str, Any] = {
     "token_ttl_s": DEFAULT_TOKEN_TTL_S,
     "daily_limit": DEFAULT_DAILY_LIMIT,
+    # How long a Bulk API 2.0 job reads InProgress after UploadComplete.
+    "bulk_processing_s": 0.0,
 }
 
 
@@ -87,7 +98,8 @@ class Store(StateStore):
 
     def reset(self) -> None:
         with self.transaction() as conn:
-            for table in ("records", "tokens", "request_log", "settings", "api_usage", "cursors"):
+            for table in ("records", "tokens", "request_log", "settings", "api_usage", "cursors",
+                          "bulk_jobs"):
                 conn.execute(f"truncate sim.{table}")
             conn.execute("alter sequence sim.record_number restart")
 

@@ -20,6 +20,7 @@ from tests.conformance.propertyware import (  # noqa: F401 (the simulator's fixt
     propertyware_sim,
 )
 from tests.conformance.salesforce import SalesforceHarness
+from tests.conformance.salesforce_bulk import SalesforceBulkHarness
 from tests.conformance.servicefusion import (  # noqa: F401 (the simulator's fixture)
     ServiceFusionHarness,
     servicefusion_sim,
@@ -40,6 +41,11 @@ salesforce = HarnessEntry(
     destination="salesforce", simulator_fixture="salesforce_sim", make=SalesforceHarness
 )
 
+# The same destination above SALESFORCE_BULK_THRESHOLD: Bulk API 2.0 ingest jobs.
+salesforce_bulk = HarnessEntry(
+    destination="salesforce", simulator_fixture="salesforce_sim", make=SalesforceBulkHarness
+)
+
 servicefusion = HarnessEntry(
     destination="servicefusion",
     simulator_fixture="servicefusion_sim",
@@ -56,7 +62,9 @@ supabase = HarnessEntry(
     destination="supabase", simulator_fixture="supabase_target", make=SupabaseHarness
 )
 
-HARNESSES: list[HarnessEntry] = [salesforce, servicefusion, propertyware, supabase]
+HARNESSES: list[HarnessEntry] = [salesforce, salesforce_bulk, servicefusion, propertyware,
+                                 supabase]
+HARNESS_IDS = ["salesforce", "salesforce_bulk", "servicefusion", "propertyware", "supabase"]
 
 
 @pytest.fixture(autouse=True)
@@ -65,7 +73,7 @@ def no_developer_sandbox(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     monkeypatch.setenv("SANDBOX_DIR", str(tmp_path / "no-sandbox"))
 
 
-@pytest.fixture(params=HARNESSES, ids=[entry.destination for entry in HARNESSES])
+@pytest.fixture(params=HARNESSES, ids=HARNESS_IDS)
 def harness(request: pytest.FixtureRequest) -> DestinationHarness:
     """One destination's harness on a fresh simulator of its own."""
     entry: HarnessEntry = request.param

@@ -218,6 +218,11 @@ class HookedDestination:
     def api_requests(self) -> int:
         return self.inner.api_requests
 
+    def plan_pass(self, pass_name: str, records: int, batch_size: int) -> int:
+        """The inner destination's batch plan (the engine's optional hook), if it has one."""
+        plan = getattr(self.inner, "plan_pass", None)
+        return batch_size if plan is None else int(plan(pass_name, records, batch_size))
+
     def _next(self) -> None:
         self.before_batch(self.batches)
         self.batches += 1

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import importlib
+import importlib.util
 import os
 import threading
 import time
@@ -514,6 +516,7 @@ def extract_sources(
         for name in names:
             yield name, outcome(name)
         return
+    _import_detected_libraries()
     with (
         signals.intercepted_signals(),
         concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="extract") as pool,
@@ -521,6 +524,20 @@ def extract_sources(
         running = {pool.submit(outcome, name): name for name in names}
         for done in concurrent.futures.as_completed(running):
             yield running[done], done.result()
+
+
+# dlt tells data items apart by the dataframe libraries already in sys.modules
+# (dlt.common.libs: `isinstance(item, sys.modules["pandas"].DataFrame)`). A library
+# that one source's thread is still importing is in there half initialised, and
+# another thread's check fails on it ("partially initialized module 'pandas'"), so
+# those installed are imported before the threads start.
+_DETECTED_LIBRARIES = ("pyarrow", "pandas", "polars", "pydantic")
+
+
+def _import_detected_libraries() -> None:
+    for name in _DETECTED_LIBRARIES:
+        if importlib.util.find_spec(name) is not None:
+            importlib.import_module(name)
 
 
 def _deleted_counts(pipeline: Any, spec: SourceSpec) -> tuple[dict[str, int], dict[str, int]]:

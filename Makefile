@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install demo test lint docs sandbox-up sandbox-down down benchmark clean
+.PHONY: install demo test test-spark lint docs sandbox-up sandbox-down down benchmark clean
 
 $(INSTALLED): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,16 @@ demo: install
 ## test: linters, dbt build on generated test data, pytest (own ports and folders)
 test: install
 	bash scripts/test.sh
+
+# The spark extra (dbt-spark with PySpark) on top of the dev install, for test-spark.
+SPARK_INSTALLED := $(VENV)/.installed-spark
+$(SPARK_INSTALLED): pyproject.toml | $(INSTALLED)
+	$(PY) -m pip install --quiet -e '.[dev,spark]'
+	@touch $(SPARK_INSTALLED)
+
+## test-spark: the RDS -> Salesforce slice built on a local Spark session, compared with Postgres
+test-spark: install $(SPARK_INSTALLED)
+	bash scripts/test_spark.sh
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -25,6 +25,12 @@
     date({{ timestamp_expression }}, 'UTC')
 {%- endmacro %}
 
+{#- Spark (and Databricks): whole days since the epoch, so the session time zone never
+    enters (a cast or to_date would read the instant in it). -#}
+{% macro spark__utc_date(timestamp_expression) -%}
+    date_from_unix_date(cast(floor(unix_seconds({{ timestamp_expression }}) / 86400) as int))
+{%- endmacro %}
+
 
 {#- A timestamp type that keeps the instant (dbt.type_timestamp() is timestamp without time zone on Postgres). -#}
 {% macro type_timestamp_tz() -%}
@@ -65,6 +71,27 @@
         {%- endfor %}
         ){% if not loop.last %} || {% endif %}
     {%- endfor -%}
+{%- endmacro %}
+
+{#-
+  Spark (and Databricks): the text Postgres gives for the jsonb, so a sync view's rows
+  are the same on both: keys shorter first, then in byte order, `"key": value` pairs
+  joined by ', '. Each value is rendered by to_json, as the only field of a struct
+  (`{"v":<value>}`, null kept), and cut out of it.
+-#}
+{% macro spark__json_object(pairs) -%}
+    {%- set keyed = [] -%}
+    {%- for key, expression in pairs -%}
+        {%- do keyed.append({'key': key, 'size': key | length, 'expression': expression}) -%}
+    {%- endfor -%}
+    {%- set ordered = keyed | sort(attribute='key', case_sensitive=true) | sort(attribute='size') -%}
+    concat('{', concat_ws(', ',
+    {%- for pair in ordered %}
+        concat({{ dbt.string_literal('"' ~ pair.key ~ '": ') }}, regexp_extract(
+            to_json(named_struct('v', {{ pair.expression }}), map('ignoreNullFields', 'false')),
+            '(?s)^[{]"v":(.*)[}]$', 1)){% if not loop.last %},{% endif %}
+    {%- endfor %}
+    ), '}')
 {%- endmacro %}
 
 {% macro snowflake__json_object(pairs) -%}

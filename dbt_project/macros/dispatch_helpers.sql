@@ -390,6 +390,97 @@ watermark as (
 
 
 {#-
+  The watermarks `names` (built_at, supabase_load_id) of `model_name` as recorded in
+  int_dispatch__build_watermarks (dispatch_record_watermarks), for a model whose own
+  rows do not tell how far it compared. On an incremental build they are literals read
+  first (as dispatch_watermark_values'); in a unit test, subqueries over its fixture.
+  One never recorded is the lowest: the build compares everything.
+-#}
+{% macro dispatch_recorded_watermarks(model_name, names) -%}
+    {%- set watermarks = ref('int_dispatch__build_watermarks') -%}
+    {%- set lowest_time = "'1900-01-01 00:00:00+00:00'" -%}
+    {%- set values = {} -%}
+    {%- if model.resource_type == 'unit_test' -%}
+        {%- for name in names -%}
+            {%- set recorded -%}
+                (select max(recorded.watermark_value) from {{ watermarks }} as recorded
+                where recorded.model_name = '{{ model_name }}' and recorded.watermark_name = '{{ name }}')
+            {%- endset -%}
+            {%- if name == 'built_at' -%}
+                {%- do values.update({name: 'cast(coalesce(' ~ recorded ~ ', ' ~ lowest_time ~ ') as '
+                    ~ type_timestamp_tz() ~ ')'}) -%}
+            {%- else -%}
+                {%- do values.update({name: 'coalesce(' ~ recorded ~ ", '')"}) -%}
+            {%- endif -%}
+        {%- endfor -%}
+        {{- return(values) -}}
+    {%- endif -%}
+    {%- set recorded = {} -%}
+    {%- if execute and is_incremental() and load_relation(watermarks) is not none -%}
+        {%- set query -%}
+            select watermark_name, watermark_value from {{ watermarks }}
+            where model_name = '{{ model_name }}'
+        {%- endset -%}
+        {%- for row in run_query(query).rows -%}
+            {%- do recorded.update({row[0]: row[1]}) -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {%- for name in names -%}
+        {%- if name == 'built_at' -%}
+            {%- set value = "'" ~ recorded[name] ~ "'" if recorded.get(name) else lowest_time -%}
+            {%- do values.update({name: 'cast(' ~ value ~ ' as ' ~ type_timestamp_tz() ~ ')'}) -%}
+        {%- else -%}
+            {%- do values.update({name: "'" ~ recorded.get(name, '') ~ "'"}) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{- return(values) -}}
+{%- endmacro %}
+
+
+{#-
+  Pre-hook of a model served by int_dispatch__build_watermarks: records, in the
+  model's own transaction (rolled back with it when the build fails), how far this
+  build compares: `expressions` maps a watermark name to a SQL expression of its text
+  value, taken before the model's select runs (so never beyond what it sees; a row
+  loaded in between is compared again next time, not skipped). The watermarks the
+  build reads (dispatch_recorded_watermarks) were read at its compilation, before.
+  Nothing while that table does not exist yet (the model then compares everything).
+-#}
+{% macro dispatch_record_watermarks(model_name, expressions) -%}
+    {%- set watermarks = ref('int_dispatch__build_watermarks') -%}
+    {%- if execute and load_relation(watermarks) is not none -%}
+        delete from {{ watermarks }} where model_name = '{{ model_name }}';
+        insert into {{ watermarks }} (watermark_id, model_name, watermark_name, watermark_value, recorded_at)
+        {%- for name, expression in expressions.items() %}
+        select '{{ model_name }}:{{ name }}', '{{ model_name }}', '{{ name }}', {{ expression }}, {{ propsync_now() }}
+        {%- if not loop.last %}
+        union all
+        {%- endif %}
+        {%- endfor %}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- The start of this dbt invocation as text, as dispatch_run_started_at() writes it. -#}
+{% macro dispatch_run_started_at_text() -%}
+    '{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}+00:00'
+{%- endmacro %}
+
+
+{#- The newest dlt load id of the Supabase read-back, '' when it holds no row. -#}
+{% macro dispatch_read_back_load_id() -%}
+    (select coalesce(max(read_back_loads.dlt_load_id), '') from (
+        {%- for entity in dispatch_entities() %}
+        select max(dlt_load_id) as dlt_load_id from {{ ref('stg_supabase__' ~ entity.target_table) }}
+        {%- if not loop.last %}
+        union all
+        {%- endif %}
+        {%- endfor %}
+    ) as read_back_loads)
+{%- endmacro %}
+
+
+{#-
   The keys an incremental build computes again, as union members (each a plain join,
   so that Postgres hashes them whatever its estimates; an `in (subquery)` under an `or`
   can fall back to a nested scan): the raw rows loaded since the last build, the rows

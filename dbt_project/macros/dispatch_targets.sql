@@ -93,16 +93,17 @@ final as (
         {{ relation }}.*,
         {{ dispatch_state_changed_at(relation, legacy_key) }} as _state_changed_at,
         {%- if is_incremental() %}
-        coalesce(load_ids.source_load_id, watermark.source_load_id) as _source_load_id,
+        coalesce(
+            (select load_ids.source_load_id from load_ids),
+            (select watermark.source_load_id from watermark)
+        ) as _source_load_id,
         {%- else %}
-        coalesce(load_ids.source_load_id, '') as _source_load_id,
+        coalesce((select load_ids.source_load_id from load_ids), '') as _source_load_id,
         {%- endif %}
         {{ dispatch_run_started_at() }} as _built_at
 
     from {{ relation }}
-    cross join load_ids
     {%- if is_incremental() %}
-    cross join watermark
     left join previous
         on {{ relation }}.{{ legacy_key }} = previous.{{ legacy_key }}
     {%- endif %}

@@ -171,20 +171,24 @@ final as (
                 then {{ dispatch_run_started_at() }}
             else previous._changed_at
         end as _changed_at,
-        coalesce(load_ids.source_load_id, watermark.source_load_id) as _source_load_id,
+        coalesce(
+            (select load_ids.source_load_id from load_ids),
+            (select watermark.source_load_id from watermark)
+        ) as _source_load_id,
         {%- else %}
         {{ dispatch_run_started_at() }} as _changed_at,
-        coalesce(load_ids.source_load_id, '') as _source_load_id,
+        coalesce((select load_ids.source_load_id from load_ids), '') as _source_load_id,
         {%- endif %}
         {{ dispatch_run_started_at() }} as _built_at
 
+    -- noqa: disable=LT02
+    -- (the join renders to nothing on a first build)
     from recomputed
-    cross join load_ids
     {%- if is_incremental() %}
-    cross join watermark
     left join previous
         on recomputed.patient_id = previous.patient_id
     {%- endif %}
+    -- noqa: enable=LT02
 
 )
 

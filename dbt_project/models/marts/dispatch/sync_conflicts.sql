@@ -18,10 +18,11 @@
   no longer found is closed (is_open false, resolved_at set), so the table is also the
   conflicts' log. Incremental in what it compares, too: a build looks only at the legacy
   ids whose target model row was rebuilt (`_built_at`) or whose read-back row was
-  loaded (the read-back merges by row version) since the last build that wrote here,
-  and at every conflict still open; it writes only new, changed and resolved conflicts.
-  A build that writes nothing leaves the watermarks where they were, so the next one
-  compares more than it must, never less.
+  loaded (the read-back merges by row version) since the last build, and at every
+  conflict still open; it writes only new, changed and resolved conflicts. How far a
+  build compared is recorded in int_dispatch__build_watermarks by its pre-hook, in
+  its transaction: a build that finds no conflict writes no row here, yet the next
+  one starts where it stopped.
 -#}
 {{ config(
     materialized='incremental',
@@ -29,13 +30,19 @@
     incremental_strategy='merge',
     on_schema_change='append_new_columns',
     indexes=[{'columns': ['entity', 'legacy_id'], 'unique': True}],
-    pre_hook="{{ dispatch_model_settings() }}",
+    pre_hook=[
+        "{{ dispatch_model_settings() }}",
+        "{{ dispatch_record_watermarks('sync_conflicts', {
+            'built_at': dispatch_run_started_at_text(),
+            'supabase_load_id': dispatch_read_back_load_id()}) }}"
+    ],
     post_hook="{{ dispatch_model_analyze() }}"
 ) }}
 
 {%- set entities = dispatch_entities() %}
-{#- literals on an incremental build of the table (dispatch_watermark_values) -#}
-{%- set since = dispatch_watermark_values(['supabase_load_id', 'built_at']) %}
+{#- how far the last build compared (int_dispatch__build_watermarks): its own rows cannot
+    tell, as a build that finds no conflict writes none -#}
+{%- set since = dispatch_recorded_watermarks('sync_conflicts', ['supabase_load_id', 'built_at']) %}
 
 with
 
@@ -192,11 +199,10 @@ current_rows as (
         true as is_open,
         {{ dispatch_run_started_at() }} as detected_at,
         cast(null as {{ type_timestamp_tz() }}) as resolved_at,
-        load_ids.supabase_load_id as _supabase_load_id,
+        (select load_ids.supabase_load_id from load_ids) as _supabase_load_id,
         {{ dispatch_run_started_at() }} as _built_at
 
     from current_conflicts
-    cross join load_ids
 
 ),
 
@@ -267,11 +273,10 @@ resolved as (
         false as is_open,
         previous_open.detected_at,
         {{ dispatch_run_started_at() }} as resolved_at,
-        load_ids.supabase_load_id as _supabase_load_id,
+        (select load_ids.supabase_load_id from load_ids) as _supabase_load_id,
         {{ dispatch_run_started_at() }} as _built_at
 
     from previous_open
-    cross join load_ids
     left join current_rows
         on previous_open.conflict_id = current_rows.conflict_id
     where current_rows.conflict_id is null

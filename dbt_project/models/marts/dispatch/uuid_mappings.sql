@@ -234,14 +234,18 @@ final as (
             when mapped.target_uuid is not null then 'mismatch'
             else coalesce(mapped.existing_sync_status, 'pending')
         end as sync_status,
-        coalesce(load_ids.dispatch_load_id, watermark.dispatch_load_id) as _dispatch_load_id,
-        coalesce(load_ids.supabase_load_id, watermark.supabase_load_id) as _supabase_load_id,
+        coalesce(
+            (select load_ids.dispatch_load_id from load_ids),
+            (select watermark.dispatch_load_id from watermark)
+        ) as _dispatch_load_id,
+        coalesce(
+            (select load_ids.supabase_load_id from load_ids),
+            (select watermark.supabase_load_id from watermark)
+        ) as _supabase_load_id,
         {{ dispatch_run_started_at() }} as _built_at,
         mapped.existing_sync_status
 
     from mapped
-    cross join load_ids
-    cross join watermark
 
 ),
 

@@ -458,6 +458,37 @@ class PassEngine:
         listing: list[SyncRow] = []
         cut = 0  # rows with values cut to fit, counted for the dry run's header
         aborted: tuple[int, str] | None = None
+
+        def write(batch: list[SyncRow]) -> None:
+            nonlocal cut, aborted
+            if dry_run:
+                if len(listing) < SHOW_RECORDS:
+                    listing.extend(batch[: SHOW_RECORDS - len(listing)])
+                cut += sum(1 for row in batch if row.truncated)
+                entries = [_dry_entry(row, sync) for row in batch]
+            elif aborted is not None:
+                entries = [_not_sent_entry(row, sync, aborted[1]) for row in batch]
+            else:
+                try:
+                    outcomes = self._send(batch, sync)
+                except (PassAborted, HttpError) as error:
+                    aborted = (getattr(error, "exit_code", 3), redact(str(error)))
+                    self.observer.note(f"pass aborted: {aborted[1]}", level="error")
+                    entries = [_not_sent_entry(row, sync, aborted[1]) for row in batch]
+                else:
+                    entries = [
+                        _sent_entry(row, outcome, sync)
+                        for row, outcome in zip(batch, outcomes, strict=True)
+                    ]
+                    self._warn(batch, outcomes, result)
+            self._record(run, entries, counts, requests_so_far)
+            for entry in entries:
+                if entry.outcome == "rejected" and len(result.rejections) < SHOW_RECORDS:
+                    result.rejections.append(entry)
+
+        # Batches are cut from the rows as they stream in, across fetches: a batch the
+        # destination takes is never capped by the reader's round trip.
+        pending: list[SyncRow] = []
         done = 0
         for fetched in read_ahead(reader.batches()):
             known: dict[str, KnownRejection] = {}
@@ -473,37 +504,16 @@ class PassEngine:
                 for row in fetched
                 if row.sync_key in known
             ]
-            to_send = [row for row in fetched if row.sync_key not in known]
             if skipped:
                 self._record(run, skipped, counts, requests_so_far)
-            for start in range(0, len(to_send), size):
-                batch = to_send[start : start + size]
-                if dry_run:
-                    if len(listing) < SHOW_RECORDS:
-                        listing.extend(batch[: SHOW_RECORDS - len(listing)])
-                    cut += sum(1 for row in batch if row.truncated)
-                    entries = [_dry_entry(row, sync) for row in batch]
-                elif aborted is not None:
-                    entries = [_not_sent_entry(row, sync, aborted[1]) for row in batch]
-                else:
-                    try:
-                        outcomes = self._send(batch, sync)
-                    except (PassAborted, HttpError) as error:
-                        aborted = (getattr(error, "exit_code", 3), redact(str(error)))
-                        self.observer.note(f"pass aborted: {aborted[1]}", level="error")
-                        entries = [_not_sent_entry(row, sync, aborted[1]) for row in batch]
-                    else:
-                        entries = [
-                            _sent_entry(row, outcome, sync)
-                            for row, outcome in zip(batch, outcomes, strict=True)
-                        ]
-                        self._warn(batch, outcomes, result)
-                self._record(run, entries, counts, requests_so_far)
-                for entry in entries:
-                    if entry.outcome == "rejected" and len(result.rejections) < SHOW_RECORDS:
-                        result.rejections.append(entry)
+            pending.extend(row for row in fetched if row.sync_key not in known)
+            while len(pending) >= size:
+                batch, pending = pending[:size], pending[size:]
+                write(batch)
             done += len(fetched)
             self.observer.progress(done, result.rows_in_view)
+        if pending:
+            write(pending)
         if dry_run:
             would = counts.would_create + counts.would_update
             self.observer.dry_run_listing(sync, listing, would, cut=cut)

@@ -29,7 +29,7 @@ from rich.console import Console
 from common.settings import Settings
 from reverse_etl import registry
 from reverse_etl.destinations.base import Destination, Outcome, Payload
-from reverse_etl.engine import FETCH_ROWS, RunResult, run_pass
+from reverse_etl.engine import RunResult, run_pass
 from reverse_etl.ledger import Ledger
 from reverse_etl.observer import ConsoleObserver
 from reverse_etl.registry import PassName, Sync
@@ -328,9 +328,9 @@ class Bench:
     def batch_size(self, sync: Sync) -> int:
         client = self.harness.client(sync, self.settings(), Sleeps(), dry_run=True)
         try:
-            # The engine cuts batches within each fetch of the view: a batch larger
-            # than a fetch (Supabase's 10,000) is a fetch in practice.
-            return max(1, min(sync.batch_size, client.max_batch, FETCH_ROWS))
+            # The engine cuts batches across the view's fetches: Supabase's 10,000 is
+            # 10,000, though a fetch brings FETCH_ROWS.
+            return max(1, min(sync.batch_size, client.max_batch))
         finally:
             client.close()
 

@@ -753,11 +753,25 @@ def test_a_view_larger_than_one_fetch_streams_in_order(conn: psycopg.Connection[
     destination = FakeDestination()
     engine = PassEngine(settings(), Ledger(conn), destination, fetch_rows=500)
     result = engine.run(sync_for("create"))
-    # Fetches of 500 are cut into batches of 200: 200, 200, 100, 200, 200, 100, 200, 34.
-    assert [size for _, size in destination.calls] == [200, 200, 100, 200, 200, 100, 200, 34]
+    # Batches of 200 are cut across the fetches of 500 (not 200, 200, 100 per fetch).
+    assert [size for _, size in destination.calls] == [200] * 6 + [34]
     assert result.counts.created == 1234 == result.rows_in_view
     keys = [r["sync_key"] for r in Ledger(conn).records(result.run_id)]  # type: ignore[arg-type]
     assert keys == sorted(keys) and len(set(keys)) == 1234
+
+
+def test_a_batch_larger_than_one_fetch_is_not_cut_by_the_fetch(
+    conn: psycopg.Connection[Any],
+) -> None:
+    from reverse_etl.engine import PassEngine
+
+    put_creates(conn, [create_row(n) for n in range(1234)])
+    destination = FakeDestination(max_batch=1000)
+    engine = PassEngine(settings(), Ledger(conn), destination, fetch_rows=300)
+    result = engine.run(sync_for("create", batch_size=1000))
+    # 1,234 rows in batches of 1,000, though each fetch brings 300: two writes.
+    assert [size for _, size in destination.calls] == [1000, 234]
+    assert result.counts.created == 1234
 
 
 def test_outstanding_rejections_list_each_record_until_it_goes_through(

@@ -9,7 +9,7 @@ with the sync view's columns), then `reverse-etl push salesforce --pass create
 - collections: `SALESFORCE_BULK_THRESHOLD=N` (the pass is not above it): 200-record
   `POST /composite/sobjects` requests;
 - bulk: `SALESFORCE_BULK_THRESHOLD=0`: ingest jobs of `SALESFORCE_BULK_JOB_RECORDS`
-  (default 10,000, so a job per 5,000-row fetch of the view).
+  (default 10,000 records a job; the engine cuts batches across its 5,000-row fetches).
 
 Requests are counted in the simulator's request log (token included) and checked
 against the run's own count in the ledger; every record must be created once. The
@@ -163,7 +163,7 @@ def write_results(results: dict[str, Any]) -> None:
         "| --- | --- | --- | --- | --- | --- | --- |",
         f"| sObject Collections (200 a request) | {c['requests']} | {c['write_requests']} | "
         f"{c['bulk_jobs']} | {c['seconds']} | {c['records_per_s']} | {c['peak_mib']} |",
-        f"| Bulk API 2.0 (a job per 5,000-row fetch) | {b['requests']} | "
+        f"| Bulk API 2.0 (a job per 10,000 records) | {b['requests']} | "
         f"{b['write_requests']} | {b['bulk_jobs']} | {b['seconds']} | {b['records_per_s']} | "
         f"{b['peak_mib']} |",
         "",

@@ -1,8 +1,8 @@
 """Salesforce Bulk API 2.0 ingest jobs: one job per batch the engine hands over.
 
 Above `SALESFORCE_BULK_THRESHOLD` records a pass, `SalesforceDestination` sends each
-batch (`SALESFORCE_BULK_JOB_RECORDS`, capped by the engine's fetch of the view, 5,000
-rows; the Bulk limit of 150 MB of CSV a job is far above it) as one ingest job
+batch (`SALESFORCE_BULK_JOB_RECORDS`, 10,000 by default; the Bulk limit of 150 MB of
+CSV a job is far above it) as one ingest job
 instead of 25 sObject Collections requests: create the job, upload the CSV, close it
 (`UploadComplete`), poll its state, then read `successfulResults` and, only when the
 job counts failures, `failedResults`. Each result row carries the uploaded fields,

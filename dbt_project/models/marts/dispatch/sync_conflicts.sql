@@ -46,10 +46,6 @@
 
 with
 
-{% if is_incremental() -%}
-{{ dispatch_watermark_cte(['supabase_load_id', 'built_at']) }},
-
-{% endif -%}
 strategies as (
 
     select * from {{ ref('supabase_conflict_strategies') }}
@@ -62,23 +58,10 @@ last_pushes as (
 
 ),
 
--- the newest read-back load this build saw: the next build compares what came after
+-- the newest read-back load this build saw (kept on the rows it writes)
 load_ids as (
 
-    select
-        coalesce(
-            max(read_back_loads.dlt_load_id),
-            {% if is_incremental() %}(select watermark.supabase_load_id from watermark){% else %}''{% endif %}
-        ) as supabase_load_id
-
-    from (
-        {%- for entity in entities %}
-        select max(dlt_load_id) as dlt_load_id from {{ ref('stg_supabase__' ~ entity.target_table) }}
-        {%- if not loop.last %}
-        union all
-        {%- endif %}
-        {%- endfor %}
-    ) as read_back_loads
+    select {{ dispatch_read_back_load_id() }} as supabase_load_id
 
 ),
 

@@ -41,26 +41,3 @@
     {%- endif -%}
     case when count({{ measure }}) > 0 then array_join({{ collected }}, {{ delimiter_text }}) end
 {%- endmacro %}
-
-
-{#-
-  The dispatch -> Supabase slice's version-5 uuid (macros/dispatch_helpers.sql) on
-  Spark: RFC 4122's sha1 of the namespace's 16 bytes and the name's UTF-8 bytes, its
-  first 16 bytes with the version (5) and variant (10xx) bits set, the same as Python's
-  uuid.uuid5. Every model is rendered when dbt parses the project, so without it no
-  Spark build parses, whichever models it selects.
--#}
-{% macro spark__dispatch_uuid_v5(namespace_expression, name_expression) -%}
-    {%- set digest -%}
-        sha1(concat(unhex(replace(cast({{ namespace_expression }} as string), '-', '')),
-            encode(cast({{ name_expression }} as string), 'UTF-8')))
-    {%- endset -%}
-    concat_ws('-',
-        substr({{ digest }}, 1, 8),
-        substr({{ digest }}, 9, 4),
-        concat('5', substr({{ digest }}, 14, 3)),
-        concat(
-            lower(hex((cast(conv(substr({{ digest }}, 17, 1), 16, 10) as int) & 3) | 8)),
-            substr({{ digest }}, 18, 3)),
-        substr({{ digest }}, 21, 12))
-{%- endmacro %}

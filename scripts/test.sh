@@ -5,18 +5,7 @@ cd "$(dirname "$0")/.."
 VENV_BIN="$PWD/.venv/bin"
 export PATH="$VENV_BIN:$PATH"
 
-free_port() { python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-SANDBOX_DIR="$(mktemp -d /tmp/propsync-test.XXXXXX)"
-SANDBOX_PG_PORT="$(free_port)"
-SANDBOX_SALESFORCE_PORT="$(free_port)"
-SANDBOX_PROPERTYWARE_PORT="$(free_port)"
-SANDBOX_SERVICEFUSION_PORT="$(free_port)"
-export SANDBOX_DIR SANDBOX_PG_PORT SANDBOX_SALESFORCE_PORT SANDBOX_PROPERTYWARE_PORT \
-    SANDBOX_SERVICEFUSION_PORT
-export DLT_DATA_DIR="$SANDBOX_DIR/dlt"
-cleanup() { python -m sandbox down >/dev/null 2>&1 || true; rm -rf "$SANDBOX_DIR"; }
-trap cleanup EXIT
+. scripts/own_stack.sh propsync-test
 
 echo "== ruff"
 ruff check .

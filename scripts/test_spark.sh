@@ -13,24 +13,13 @@ if ! command -v java >/dev/null 2>&1 && [ ! -x "${JAVA_HOME:-/nonexistent}/bin/j
     exit 3
 fi
 
-free_port() { python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-SANDBOX_DIR="$(mktemp -d /tmp/propsync-test-spark.XXXXXX)"
-SANDBOX_PG_PORT="$(free_port)"
-SANDBOX_SALESFORCE_PORT="$(free_port)"
-SANDBOX_PROPERTYWARE_PORT="$(free_port)"
-SANDBOX_SERVICEFUSION_PORT="$(free_port)"
-export SANDBOX_DIR SANDBOX_PG_PORT SANDBOX_SALESFORCE_PORT SANDBOX_PROPERTYWARE_PORT \
-    SANDBOX_SERVICEFUSION_PORT
-export DLT_DATA_DIR="$SANDBOX_DIR/dlt"
+. scripts/own_stack.sh propsync-test-spark
 # the Spark metastore and warehouse (profiles.yml.example, target spark)
 export PROPSYNC_SPARK_DIR="$SANDBOX_DIR/spark"
 # Session time zones west of UTC on both engines: a date read in the session's zone
 # instead of UTC differs on the edge cases near midnight.
 export PROPSYNC_SPARK_TIMEZONE=America/Los_Angeles PGTZ=America/Los_Angeles
 export DBT_PROFILES_DIR="$SANDBOX_DIR"
-cleanup() { python -m sandbox down >/dev/null 2>&1 || true; rm -rf "$SANDBOX_DIR"; }
-trap cleanup EXIT
 
 echo "== sandbox (test stack in $SANDBOX_DIR)"
 python -m sandbox up

@@ -44,6 +44,8 @@ extract.pipelines.FAST_PATH_CONFIG.
 
 from __future__ import annotations
 
+import binascii
+import contextlib
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -318,8 +320,10 @@ class KeyScan:
     # (None: the table has no incremental read by cursor; `back` rows are not re-read)
     cursor: str | None
     lookback_seconds: float
-    # what the key is cast with when keys are compared (`::text`: uuids as raw holds them)
-    key_cast: str = ""
+    # uuid keys (text in raw): compared as their 16 bytes, not as 36 characters of
+    # text (2.5 times the memory, and more for the hash tables of the comparison);
+    # the keys a comparison finds are handed on as text, as raw holds them
+    uuid_keys: bool = False
     # the typed null columns the table's own reads add (`, null::timestamptz as ...`)
     extra: str = ""
     # the raw column whose non-null value says the row is gone already (None: a deleted
@@ -396,26 +400,38 @@ def conform(rows: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=schema)
 
 
-def _read_keys(url: str, queries: Sequence[str]) -> list[pa.Table]:
+class _KeyReader:
     """Key-only queries on one ADBC connection (the driver dlt loads parquet with): it
-    reads with binary COPY, twice as fast as connectorx for a column of 1M keys."""
-    from adbc_driver_manager import dbapi
-    from dlt.destinations.impl.postgres.factory import get_adbc_driver_location
+    reads with binary COPY, twice as fast as connectorx for a column of 1M keys.
+    `is_warehouse` turns its errors into WarehouseReadError (ADBC's errors have no common
+    base of their own)."""
 
-    driver = get_adbc_driver_location()
-    results = []
-    with dbapi.connect(driver=driver, db_kwargs={"uri": url}) as conn, conn.cursor() as cursor:
-        for query in queries:
+    def __init__(self, url: str, *, is_warehouse: bool = False) -> None:
+        from adbc_driver_manager import dbapi
+        from dlt.destinations.impl.postgres.factory import get_adbc_driver_location
+
+        self.is_warehouse = is_warehouse
+        with self._errors():
+            self._conn = dbapi.connect(
+                driver=get_adbc_driver_location(), db_kwargs={"uri": url}
+            )
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except Exception as error:
+            if self.is_warehouse:
+                raise WarehouseReadError(str(error)) from error
+            raise
+
+    def read(self, query: str) -> pa.Table:
+        with self._errors(), self._conn.cursor() as cursor:
             cursor.execute(query)
-            results.append(cursor.fetch_arrow_table())
-    return results
+            return cursor.fetch_arrow_table()
 
-
-def _read_warehouse_keys(url: str, queries: Sequence[str]) -> list[pa.Table]:
-    try:
-        return _read_keys(url, queries)
-    except Exception as error:  # ADBC's errors have no common base of their own
-        raise WarehouseReadError(str(error)) from error
+    def close(self) -> None:
+        self._conn.close()
 
 
 def incremental_start(table: str, cursor: str, lookback_seconds: float) -> datetime | None:
@@ -469,41 +485,94 @@ class KeyComparisons:
                 existing = dict(cursor.fetchall())
             warehouse = connection_url(client.credentials.to_native_representation())
         scans = [scan for table, scan in self.scans.items() if raws[table] in existing]
-        landed_queries = [
-            f"select {PRIMARY_KEY}{s.key_cast} as k,"
-            f" {f'{s.mark} is not null' if s.mark else 'false'} as gone"
-            f"{_raw_version(s, existing[raws[s.table]])} from {raws[s.table]}"
-            for s in scans
-        ]
-        present_queries = [
-            f"select {PRIMARY_KEY}{s.key_cast} as k{f', {s.version[0]} as v' if s.version else ''}"
-            f' from "{s.schema}"."{s.table}"'
-            for s in scans
-        ]
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            landed_future = pool.submit(_read_warehouse_keys, warehouse, landed_queries)
-            present_future = pool.submit(_read_keys, source, present_queries)
-            landed_all, present_all = landed_future.result(), present_future.result()
         done: dict[str, KeyChanges | None] = dict.fromkeys(self.scans)
-        for scan, landed, present_table in zip(scans, landed_all, present_all, strict=True):
-            present = present_table["k"].combine_chunks()
-            keys = landed["k"].combine_chunks().cast(present.type)
-            marked = landed["gone"].combine_chunks()
-            in_source = pc.is_in(keys, value_set=present)
-            # source keys missing from raw, and raw keys marked gone the source holds again
-            missing = present.filter(pc.invert(pc.is_in(present, value_set=keys)))
-            done[scan.table] = KeyChanges(
-                scan=scan,
-                gone=keys.filter(pc.and_(pc.invert(in_source), pc.invert(marked))),
-                still_gone=keys.filter(pc.and_(pc.invert(in_source), marked)),
-                back=pa.concat_arrays([missing, keys.filter(pc.and_(in_source, marked))]),
-                changed=_changed_versions(present_table, landed, present.type)
-                if scan.version else present.slice(0, 0),
-                since=incremental_start(scan.table, scan.cursor, scan.lookback_seconds)
-                if scan.cursor else None,
-                raw=raws[scan.table], warehouse=warehouse, source=source,
-            )
+        # One table's keys at a time, the source's read while the warehouse's are (two
+        # threads; ADBC releases the GIL): memory holds one table's keys, not all of
+        # them (2M uuid keys as text: about 400 MiB).
+        landed_reader = _KeyReader(warehouse, is_warehouse=True)
+        present_reader = _KeyReader(source)
+        try:
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                for scan in scans:
+                    raw = raws[scan.table]
+                    landed_future = pool.submit(landed_reader.read, (
+                        f"select {_compared_key(scan, raw=True)} as k,"
+                        f" {f'{scan.mark} is not null' if scan.mark else 'false'} as gone"
+                        f"{_raw_version(scan, existing[raw])} from {raw}"
+                    ))
+                    present_future = pool.submit(present_reader.read, (
+                        f"select {_compared_key(scan, raw=False)} as k"
+                        f"{f', {scan.version[0]} as v' if scan.version else ''}"
+                        f' from "{scan.schema}"."{scan.table}"'
+                    ))
+                    done[scan.table] = self._changes(
+                        scan, landed_future.result(), present_future.result(),
+                        raw=raw, warehouse=warehouse, source=source,
+                    )
+                    # Arrow's pool keeps what the comparison freed for later use; the
+                    # next table's keys would come on top of it.
+                    pa.default_memory_pool().release_unused()
+        finally:
+            landed_reader.close()
+            present_reader.close()
         return done
+
+    @staticmethod
+    def _changes(
+        scan: KeyScan, landed: pa.Table, present_table: pa.Table, *,
+        raw: str, warehouse: str, source: str,
+    ) -> KeyChanges:
+        present = present_table["k"].combine_chunks()
+        keys = landed["k"].combine_chunks().cast(present.type)
+        marked = landed["gone"].combine_chunks()
+        in_source = pc.is_in(keys, value_set=present)
+        # source keys missing from raw, and raw keys marked gone the source holds again
+        missing = present.filter(pc.invert(pc.is_in(present, value_set=keys)))
+        as_raw = _uuid_text if scan.uuid_keys else _unchanged
+        return KeyChanges(
+            scan=scan,
+            gone=as_raw(keys.filter(pc.and_(pc.invert(in_source), pc.invert(marked)))),
+            still_gone=as_raw(keys.filter(pc.and_(pc.invert(in_source), marked))),
+            back=as_raw(
+                pa.concat_arrays([missing, keys.filter(pc.and_(in_source, marked))])
+            ),
+            changed=as_raw(_changed_versions(present_table, landed, present.type))
+            if scan.version else as_raw(present.slice(0, 0)),
+            since=incremental_start(scan.table, scan.cursor, scan.lookback_seconds)
+            if scan.cursor else None,
+            raw=raw, warehouse=warehouse, source=source,
+        )
+
+
+def _compared_key(scan: KeyScan, *, raw: bool) -> str:
+    if not scan.uuid_keys:
+        return PRIMARY_KEY
+    return f"uuid_send({PRIMARY_KEY}{'::uuid' if raw else ''})"
+
+
+def _unchanged(keys: pa.Array) -> pa.Array:
+    return keys
+
+
+def _uuid_text(keys: pa.Array) -> pa.Array:
+    """16-byte uuids as their canonical text (`8-4-4-4-12` lowercase hex digits)."""
+    fixed = keys.cast(pa.binary(16))
+    data = fixed.buffers()[1]
+    digits = np.frombuffer(
+        binascii.hexlify(
+            np.frombuffer(data, dtype=np.uint8)[fixed.offset * 16:(fixed.offset + len(fixed)) * 16]
+        ),
+        dtype=np.uint8,
+    ).reshape(-1, 32)
+    dash = np.full((len(fixed), 1), ord("-"), dtype=np.uint8)
+    text = np.hstack([
+        digits[:, :8], dash, digits[:, 8:12], dash, digits[:, 12:16], dash,
+        digits[:, 16:20], dash, digits[:, 20:],
+    ])
+    offsets = np.arange(0, 36 * (len(fixed) + 1), 36, dtype=np.int32)
+    return pa.Array.from_buffers(
+        pa.string(), len(fixed), [None, pa.py_buffer(offsets), pa.py_buffer(text.tobytes())]
+    )
 
 
 def _raw_version(scan: KeyScan, landed: bool) -> str:

@@ -164,7 +164,7 @@ def supabase(
     extra = f", {VERSION_SQL} as {VERSION}, null::boolean as {DELETED_FLAG}"
     comparisons = KeyComparisons(credentials, [
         # no cursor: rows are found by version, none by `updated_at`
-        KeyScan(table, schema, "uuid[]", "text[]", None, 0.0, "::text", extra,
+        KeyScan(table, schema, "uuid[]", "text[]", None, 0.0, True, extra,
                 version=(VERSION_SQL, VERSION))
         for table in tables
     ])

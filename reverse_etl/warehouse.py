@@ -8,6 +8,7 @@ as numbers) and nothing more: it never filters or changes what the view says.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import uuid
@@ -28,6 +29,8 @@ from common.settings import Settings
 
 SYNC_KEY = "_sync_key"
 PAYLOAD_HASH = "_payload_hash"
+# the view's row count, beside every row of its cursor (SyncViewReader.count)
+_ROWS_IN_VIEW = "_propsync_rows_in_view"
 GROUP_KEY = "_group_key"
 BEFORE = "_before"
 # Optional: the destination fields whose value the models cut to fit, comma-joined.
@@ -162,6 +165,9 @@ class SyncViewReader:
         self._conn: psycopg.Connection[Any] | None = None
         self.columns: list[str] = []
         self._types: list[int] = []
+        self._cursor: psycopg.ServerCursor[Any] | None = None
+        self._first: list[tuple[Any, ...]] = []
+        self._rows = 0
 
     def __enter__(self) -> SyncViewReader:
         conn = psycopg.connect(self._conninfo, autocommit=True)
@@ -193,6 +199,10 @@ class SyncViewReader:
         self.close()
 
     def close(self) -> None:
+        if self._cursor is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._cursor.close()
+            self._cursor = None
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -204,14 +214,37 @@ class SyncViewReader:
         return self._conn
 
     def count(self, relation: str | None = None) -> int | None:
-        """Rows of the view (or of another relation, None if it does not exist)."""
-        target = relation or self.view
-        if relation is not None and not relation_exists(self.conn, relation):
+        """Rows of the view (or of another relation, None if it does not exist).
+
+        The view's count comes with its first fetch (`count(*) over ()` beside the
+        rows): a sync view can take seconds to compute, and a separate `count(*)`
+        computed it twice per pass. The rows are sorted by sync key, so the whole
+        result is there before the first row anyway.
+        """
+        if relation is None:
+            return self._open()[2]
+        if not relation_exists(self.conn, relation):
             return None
         row = self.conn.execute(
-            sql.SQL("select count(*) from {}").format(_identifier(target))
+            sql.SQL("select count(*) from {}").format(_identifier(relation))
         ).fetchone()
         return int(row[0]) if row else 0
+
+    def _open(self) -> tuple[psycopg.ServerCursor[Any], list[tuple[Any, ...]], int]:
+        """The view's cursor, opened once, its first fetch and the view's row count."""
+        if self._cursor is None:
+            cursor = self.conn.cursor(name="propsync_sync_view")
+            cursor.itersize = self.fetch_size
+            cursor.execute(
+                sql.SQL("select *, count(*) over () as {} from {} order by {}").format(
+                    sql.Identifier(_ROWS_IN_VIEW), _identifier(self.view),
+                    sql.Identifier(SYNC_KEY),
+                )
+            )
+            self._cursor = cursor
+            self._first = cursor.fetchmany(self.fetch_size)
+            self._rows = int(self._first[0][-1]) if self._first else 0
+        return self._cursor, self._first, self._rows
 
     def batches(self) -> Iterator[list[SyncRow]]:
         """Every row, ordered by sync key (reproducible batches), a fetch at a time.
@@ -232,39 +265,35 @@ class SyncViewReader:
         key_at, hash_at = positions[SYNC_KEY], positions[PAYLOAD_HASH]
         group_at, before_at = positions.get(GROUP_KEY), positions.get(BEFORE)
         truncated_at = positions.get(TRUNCATED_FIELDS)
-        query = sql.SQL("select * from {} order by {}").format(
-            _identifier(self.view), sql.Identifier(SYNC_KEY)
-        )
-        with self.conn.cursor(name="propsync_sync_view") as cursor:
-            cursor.itersize = self.fetch_size
-            cursor.execute(query)
-            while records := cursor.fetchmany(self.fetch_size):
-                rows: list[SyncRow] = []
-                for record in records:
-                    key = record[key_at]
-                    if key is None:
-                        raise SyncViewError(
-                            f"sync view {self.view} has a row with a null {SYNC_KEY}"
-                        )
-                    payload = dict(zip(fields, [record[at] for at in at_field], strict=True))
-                    for name, at in convert:
-                        payload[name] = jsonable(record[at])
-                    group = None if group_at is None else record[group_at]
-                    rows.append(
-                        SyncRow(
-                            sync_key=str(key),
-                            payload_hash=str(record[hash_at]),
-                            payload=payload,
-                            group_key=None if group is None else str(group),
-                            before=None if before_at is None else _as_object(record[before_at]),
-                            truncated=(
-                                ()
-                                if truncated_at is None
-                                else _as_field_names(record[truncated_at])
-                            ),
-                        )
+        cursor, records, _ = self._open()
+        while records:
+            rows: list[SyncRow] = []
+            for record in records:
+                key = record[key_at]
+                if key is None:
+                    raise SyncViewError(
+                        f"sync view {self.view} has a row with a null {SYNC_KEY}"
                     )
-                yield rows
+                payload = dict(zip(fields, [record[at] for at in at_field], strict=True))
+                for name, at in convert:
+                    payload[name] = jsonable(record[at])
+                group = None if group_at is None else record[group_at]
+                rows.append(
+                    SyncRow(
+                        sync_key=str(key),
+                        payload_hash=str(record[hash_at]),
+                        payload=payload,
+                        group_key=None if group is None else str(group),
+                        before=None if before_at is None else _as_object(record[before_at]),
+                        truncated=(
+                            ()
+                            if truncated_at is None
+                            else _as_field_names(record[truncated_at])
+                        ),
+                    )
+                )
+            yield rows
+            records = cursor.fetchmany(self.fetch_size)
 
 
 def read_sync_view(conn: psycopg.Connection[Any], view: str) -> list[SyncRow]:

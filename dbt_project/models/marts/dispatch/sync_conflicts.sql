@@ -52,12 +52,6 @@ strategies as (
 
 ),
 
-last_pushes as (
-
-    select * from {{ ref('int_dispatch__supabase_last_pushes') }}
-
-),
-
 -- the newest read-back load this build saw (kept on the rows it writes)
 load_ids as (
 
@@ -93,6 +87,16 @@ load_ids as (
 ),
 
 {% endif -%}
+-- one CTE per entity, each read once: Postgres inlines it and reaches the few candidates'
+-- pushes through the model's unique index (one CTE for all six is materialized whole,
+-- 1.2M rows at 2M source rows, and sorted for every entity)
+{{ table }}_last_pushes as (
+
+    select * from {{ ref('int_dispatch__supabase_last_pushes') }}
+    where object_name = '{{ table }}'
+
+),
+
 {{ table }}_differing as (
 
     select
@@ -110,10 +114,8 @@ load_ids as (
     from {{ ref(table) }} as source_rows
     inner join {{ ref('stg_supabase__' ~ table) }} as read_back
         on source_rows.{{ key }} = read_back.{{ key }}
-    left join last_pushes
-        on
-            last_pushes.object_name = '{{ table }}'
-            and cast(source_rows.{{ key }} as {{ dbt.type_string() }}) = last_pushes.sync_key
+    left join {{ table }}_last_pushes as last_pushes
+        on cast(source_rows.{{ key }} as {{ dbt.type_string() }}) = last_pushes.sync_key
     where
         source_rows.rejection_code is null
         {%- if is_incremental() %}

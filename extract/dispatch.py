@@ -47,6 +47,7 @@ from __future__ import annotations
 import binascii
 import contextlib
 import secrets
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -523,7 +524,11 @@ class KeyComparisons:
         raw: str, warehouse: str, source: str,
     ) -> KeyChanges:
         present = present_table["k"].combine_chunks()
-        keys = landed["k"].combine_chunks().cast(present.type)
+        keys = landed["k"].combine_chunks()
+        if scan.uuid_keys:
+            keys = _uuid_bytes(keys)
+            landed = landed.set_column(landed.schema.get_field_index("k"), "k", keys)
+        keys = keys.cast(present.type)
         marked = landed["gone"].combine_chunks()
         in_source = pc.is_in(keys, value_set=present)
         # source keys missing from raw, and raw keys marked gone the source holds again
@@ -545,9 +550,29 @@ class KeyComparisons:
 
 
 def _compared_key(scan: KeyScan, *, raw: bool) -> str:
-    if not scan.uuid_keys:
+    # raw's text keys become bytes here (`_uuid_bytes`): parsing 1.2M uuids in the
+    # warehouse took it 0.4 s longer than sending the text
+    if not scan.uuid_keys or raw:
         return PRIMARY_KEY
-    return f"uuid_send({PRIMARY_KEY}{'::uuid' if raw else ''})"
+    return f"uuid_send({PRIMARY_KEY})"
+
+
+def _uuid_bytes(keys: pa.Array) -> pa.Array:
+    """uuids in their canonical text (raw's keys) as their 16 bytes; any other
+    spelling (braces, upper case, no hyphens) goes through Python's uuid parser."""
+    text = keys.cast(pa.string())
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[
+        text.offset:text.offset + len(text) + 1
+    ]
+    data = np.frombuffer(text.buffers()[2] or b"", dtype=np.uint8)
+    rows = data[offsets[0]:offsets[-1]]
+    if text.null_count or not np.all(np.diff(offsets) == 36) or len(rows) % 36:
+        return pa.array([uuid.UUID(value).bytes for value in text.to_pylist()], pa.binary())
+    digits = np.delete(rows.reshape(-1, 36), [8, 13, 18, 23], axis=1)
+    fixed = pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(16), len(text), [None, pa.py_buffer(binascii.unhexlify(digits.tobytes()))]
+    )
+    return fixed.cast(pa.binary())
 
 
 def _unchanged(keys: pa.Array) -> pa.Array:

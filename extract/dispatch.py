@@ -82,6 +82,10 @@ LOOKBACK_SECONDS = 300.0
 BATCH_ROWS = 50_000
 # Keys per `= any(...)` query when rows are read back by key.
 KEYS_PER_QUERY = 50_000
+# Changed rows above this share of a table are read by a scan of it (changed_rows), in
+# batches this large: each batch looks its keys up in a hash of every changed key.
+SCAN_SHARE = 0.2
+SCAN_BATCH_ROWS = 200_000
 # The custom resource metric holding the rows `<table>_deletes` wrote from raw (marks),
 # when they are more than the keys it found deleted (DELETED_METRIC).
 MARKER_METRIC = "marker_rows"
@@ -374,6 +378,7 @@ class KeyChanges:
     raw: str  # the raw table, qualified
     warehouse: str  # its database, a URL
     source: str  # the source database, a URL
+    source_rows: int = 0  # the rows the source holds (its keys compared)
     _select: str | None = None
     _schema: pa.Schema | None = None
 
@@ -545,7 +550,7 @@ class KeyComparisons:
             if scan.version else as_raw(present.slice(0, 0)),
             since=incremental_start(scan.table, scan.cursor, scan.lookback_seconds)
             if scan.cursor else None,
-            raw=raw, warehouse=warehouse, source=source,
+            raw=raw, warehouse=warehouse, source=source, source_rows=len(present),
         )
 
 
@@ -627,6 +632,37 @@ def rows_by_key(changes: KeyChanges, ids: pa.Array, condition: str = "") -> pa.T
         f" = any({_ids_literal(ids, changes.scan.source_key_type)}){condition}",
     )
     return conform(rows, changes.schema())
+
+
+def changed_rows(changes: KeyChanges, ids: pa.Array) -> Iterator[pa.Table]:
+    """The source rows of `ids`, in the shape of the table's own batches: by key, or,
+    when they are more than SCAN_SHARE of the table's rows, by one scan of the table
+    that keeps them (a read-back after a first push re-reads most of the target:
+    at 1.2M rows, 50,000 keys per query read 110,000 rows a second, a scan 700,000)."""
+    if len(ids) <= SCAN_SHARE * changes.source_rows:
+        for batch in key_batches(ids):
+            rows = rows_by_key(changes, batch)
+            if rows.num_rows:
+                yield rows
+        return
+    import connectorx as cx
+    from dlt.common.libs.pyarrow import (
+        cast_connectorx_temporal_columns,
+        set_plus0000_timezone_to_utc,
+    )
+
+    wanted = ids.cast(pa.string())
+    reader = cx.read_sql(
+        changes.source, changes.select(), return_type="arrow_stream",
+        batch_size=SCAN_BATCH_ROWS,
+    )
+    for batch in reader:
+        rows = cast_connectorx_temporal_columns(
+            set_plus0000_timezone_to_utc(pa.Table.from_batches([batch]))
+        )
+        kept = rows.filter(pc.is_in(rows[PRIMARY_KEY].cast(pa.string()), value_set=wanted))
+        if kept.num_rows:
+            yield conform(kept, changes.schema())
 
 
 def key_batches(ids: pa.Array) -> Iterator[pa.Array]:

@@ -55,9 +55,9 @@ from extract.dispatch import (
     KeyScan,
     RowIds,
     arrow_table,
+    changed_rows,
     key_batches,
     raw_rows,
-    rows_by_key,
     source_engine,
     text_json_columns,
 )
@@ -140,10 +140,7 @@ def _changed(comparisons: KeyComparisons, scan: KeyScan, columns: Any) -> DltRes
         changes = comparisons(scan.table)
         if changes is None:  # no raw table: such a run is a full load (extract_source)
             return
-        for ids in key_batches(changes.changed):
-            rows = rows_by_key(changes, ids)
-            if rows.num_rows:
-                yield rows
+        yield from changed_rows(changes, changes.changed)
 
     return changed()
 

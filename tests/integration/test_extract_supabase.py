@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from common.settings import Settings
 from extract.__main__ import app
+from extract.dispatch import SCAN_SHARE
 from extract.pipelines import EXIT_CONFIG, EXIT_UNREACHABLE, ExtractError, extract_source
 from extract.supabase import DELETED_FLAG, TABLES, VERSION
 from sandbox.generate.dispatch import generate_dispatch
@@ -208,6 +209,33 @@ def test_only_rows_written_since_the_last_read_are_read_again(
     result = extract_source("supabase", settings, pipelines_dir=tmp_path)
     assert result.rows == {**dict.fromkeys(TABLES, 0), "patients": pushed}
     assert_mirrors_target(supabase_dsn, postgres_server.dsn(warehouse))
+
+
+def test_most_rows_written_since_the_last_read_are_read_by_one_scan(
+    databases: tuple[str, str], postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    """A read-back after a first push finds most rows changed and reads them by a scan
+    of the table (extract.dispatch.SCAN_SHARE): exactly those rows land, json text and
+    versions as the target's, and the next run reads nothing."""
+    supabase_dsn, warehouse = databases
+    settings = make_settings(postgres_server, warehouse, supabase_dsn)
+    extract_source("supabase", settings, pipelines_dir=tmp_path)
+    with psycopg.connect(supabase_dsn) as conn:
+        total = conn.execute("select count(*) from operations").fetchone()[0]  # type: ignore[index]
+        written = conn.execute(
+            "update operations set amount = amount + 1 where id in (select id from operations"
+            " order by legacy_operation_id limit %s)", (total * 6 // 10,)).rowcount
+        for value in TRICKY_JSON:
+            conn.execute(
+                "update operations set metadata = %s::jsonb where id = (select id from"
+                " operations order by legacy_operation_id desc limit 1)", (value,))
+    assert written > SCAN_SHARE * total
+    result = extract_source("supabase", settings, pipelines_dir=tmp_path)
+    # the last row was written after the first 60 %: it is read once all the same
+    assert result.rows == {**dict.fromkeys(TABLES, 0), "operations": written + 1}
+    assert_mirrors_target(supabase_dsn, postgres_server.dsn(warehouse))
+    unchanged = extract_source("supabase", settings, pipelines_dir=tmp_path)
+    assert unchanged.rows == dict.fromkeys(TABLES, 0)
 
 
 def test_a_raw_table_without_versions_is_read_once_whole(

@@ -201,11 +201,20 @@ class Validation:
 
     model: str
     read_back: str
+    # The model's checks read at once, one connection per group (check names; the
+    # checks no group names form the last): a model of many independent aggregates
+    # is one query per core instead of one for all. Empty: one query.
+    check_groups: tuple[frozenset[str], ...] = ()
 
 
 # Destinations validated after their update pass (reverse_etl/validation.py).
 VALIDATIONS: dict[str, Validation] = {
-    "supabase": Validation(model="monitoring.dispatch_validation", read_back="supabase"),
+    "supabase": Validation(
+        model="monitoring.dispatch_validation",
+        read_back="supabase",
+        # about half of the work each, at 2M rows (12 and 14 s, 25 s in one query)
+        check_groups=(frozenset({"amount_sum", "uuid_matches_mapping"}),),
+    ),
 }
 
 

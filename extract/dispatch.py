@@ -111,19 +111,28 @@ def connection_url(credentials: Credentials) -> str:
     return url.set(drivername=url.get_backend_name()).render_as_string(hide_password=False)
 
 
-def read_arrow(url: str, query: str) -> pa.Table:
-    """One query through connectorx, typed exactly like sql_table's batches: connectorx's
-    stream (its types differ from its whole-table reads: int8 for int4), time zones and
-    timestamp units fixed as dlt's connectorx backend fixes them."""
+def _arrow_stream(url: str, query: str) -> Any:
+    """connectorx's stream of `query`, BATCH_ROWS rows a batch (its types differ from its
+    whole-table reads: int8 for int4; sql_table's batches come from the stream)."""
     import connectorx as cx
+
+    return cx.read_sql(url, query, return_type="arrow_stream", batch_size=BATCH_ROWS)
+
+
+def _as_dlt_types(table: pa.Table) -> pa.Table:
+    """Time zones and timestamp units fixed as dlt's connectorx backend fixes them."""
     from dlt.common.libs.pyarrow import (
         cast_connectorx_temporal_columns,
         set_plus0000_timezone_to_utc,
     )
 
-    reader = cx.read_sql(url, query, return_type="arrow_stream", batch_size=BATCH_ROWS)
-    table = pa.Table.from_batches(list(reader), schema=reader.schema)
     return cast_connectorx_temporal_columns(set_plus0000_timezone_to_utc(table))
+
+
+def read_arrow(url: str, query: str) -> pa.Table:
+    """One query through connectorx, typed exactly like sql_table's batches."""
+    reader = _arrow_stream(url, query)
+    return _as_dlt_types(pa.Table.from_batches(list(reader), schema=reader.schema))
 
 
 class WarehouseReadError(RuntimeError):
@@ -644,21 +653,9 @@ def changed_rows(changes: KeyChanges, ids: pa.Array) -> Iterator[pa.Table]:
             if rows.num_rows:
                 yield rows
         return
-    import connectorx as cx
-    from dlt.common.libs.pyarrow import (
-        cast_connectorx_temporal_columns,
-        set_plus0000_timezone_to_utc,
-    )
-
     wanted = ids.cast(pa.string())
-    reader = cx.read_sql(
-        changes.source, changes.select(), return_type="arrow_stream",
-        batch_size=BATCH_ROWS,
-    )
-    for batch in reader:
-        rows = cast_connectorx_temporal_columns(
-            set_plus0000_timezone_to_utc(pa.Table.from_batches([batch]))
-        )
+    for batch in _arrow_stream(changes.source, changes.select()):
+        rows = _as_dlt_types(pa.Table.from_batches([batch]))
         kept = rows.filter(pc.is_in(rows[PRIMARY_KEY].cast(pa.string()), value_set=wanted))
         if kept.num_rows:
             yield conform(kept, changes.schema())

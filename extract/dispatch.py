@@ -85,6 +85,8 @@ KEYS_PER_QUERY = 50_000
 # Changed rows above this share of a table are read by a scan of it (changed_rows), in
 # batches of BATCH_ROWS (1M changed of 1.2M rows: 200,000 peaked 140 MiB higher).
 SCAN_SHARE = 0.2
+# Rows per query of that scan (changed_rows): what it can hold in memory at most.
+SCAN_PAGE_ROWS = 200_000
 # The custom resource metric holding the rows `<table>_deletes` wrote from raw (marks),
 # when they are more than the keys it found deleted (DELETED_METRIC).
 MARKER_METRIC = "marker_rows"
@@ -644,9 +646,17 @@ def rows_by_key(changes: KeyChanges, ids: pa.Array, condition: str = "") -> pa.T
 
 def changed_rows(changes: KeyChanges, ids: pa.Array) -> Iterator[pa.Table]:
     """The source rows of `ids`, in the shape of the table's own batches: by key, or,
-    when they are more than SCAN_SHARE of the table's rows, by one scan of the table
+    when they are more than SCAN_SHARE of the table's rows, by a scan of the table
     that keeps them (a read-back after a first push re-reads most of the target:
-    at 1.2M rows, 50,000 keys per query read 110,000 rows a second, a scan 700,000)."""
+    at 1.2M rows, 50,000 keys per query read 110,000 rows a second, a scan 700,000).
+
+    The scan reads pages of SCAN_PAGE_ROWS rows in key order (`id > last`), each its
+    own query: connectorx reads a stream ahead of its consumer without bound, so one
+    query over the table held most of it in memory while dlt wrote the batches (a
+    read-back of 812,000 of 1.1M operations peaked at 1.2 GiB). Each page is its own
+    snapshot, and a key is read at most once: a row written meanwhile comes in one
+    version or the other, and the version that lands is the one read, so the next
+    comparison sees any later write."""
     if len(ids) <= SCAN_SHARE * changes.source_rows:
         for batch in key_batches(ids):
             rows = rows_by_key(changes, batch)
@@ -654,11 +664,26 @@ def changed_rows(changes: KeyChanges, ids: pa.Array) -> Iterator[pa.Table]:
                 yield rows
         return
     wanted = ids.cast(pa.string())
-    for batch in _arrow_stream(changes.source, changes.select()):
-        rows = _as_dlt_types(pa.Table.from_batches([batch]))
-        kept = rows.filter(pc.is_in(rows[PRIMARY_KEY].cast(pa.string()), value_set=wanted))
-        if kept.num_rows:
-            yield conform(kept, changes.schema())
+    key_type = changes.scan.source_key_type.removesuffix("[]")
+    after: Any = None
+    while True:
+        last = str(after).replace("'", "''")
+        where = "" if after is None else f" where {PRIMARY_KEY} > '{last}'::{key_type}"
+        query = f"{changes.select()}{where} order by {PRIMARY_KEY} limit {SCAN_PAGE_ROWS}"
+        read = 0
+        for batch in _arrow_stream(changes.source, query):
+            if not batch.num_rows:
+                continue
+            read += batch.num_rows
+            after = batch.column(PRIMARY_KEY)[-1].as_py()
+            rows = _as_dlt_types(pa.Table.from_batches([batch]))
+            kept = rows.filter(
+                pc.is_in(rows[PRIMARY_KEY].cast(pa.string()), value_set=wanted)
+            )
+            if kept.num_rows:
+                yield conform(kept, changes.schema())
+        if read < SCAN_PAGE_ROWS:
+            return
 
 
 def key_batches(ids: pa.Array) -> Iterator[pa.Array]:

@@ -14,6 +14,7 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
+import extract.dispatch
 from common.settings import Settings
 from extract.__main__ import app
 from extract.dispatch import SCAN_SHARE
@@ -211,17 +212,25 @@ def test_only_rows_written_since_the_last_read_are_read_again(
     assert_mirrors_target(supabase_dsn, postgres_server.dsn(warehouse))
 
 
-def test_most_rows_written_since_the_last_read_are_read_by_one_scan(
-    databases: tuple[str, str], postgres_server: PostgresServer, tmp_path: Path
+@pytest.mark.parametrize("page", ["several pages", "one full page"])
+def test_most_rows_written_since_the_last_read_are_read_by_a_scan(
+    databases: tuple[str, str], postgres_server: PostgresServer, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, page: str,
 ) -> None:
     """A read-back after a first push finds most rows changed and reads them by a scan
-    of the table (extract.dispatch.SCAN_SHARE): exactly those rows land, json text and
-    versions as the target's, and the next run reads nothing."""
+    of the table (extract.dispatch.SCAN_SHARE), a page of SCAN_PAGE_ROWS rows a query:
+    exactly those rows land, json text and versions as the target's, and the next run
+    reads nothing. Pages of 97 rows end on a part page; a page of the whole table ends
+    on a query that finds no row."""
     supabase_dsn, warehouse = databases
     settings = make_settings(postgres_server, warehouse, supabase_dsn)
     extract_source("supabase", settings, pipelines_dir=tmp_path)
     with psycopg.connect(supabase_dsn) as conn:
         total = conn.execute("select count(*) from operations").fetchone()[0]  # type: ignore[index]
+        monkeypatch.setattr(
+            extract.dispatch, "SCAN_PAGE_ROWS", 97 if page == "several pages" else total
+        )
+        assert total % 97, "the part page this test means to read"
         written = conn.execute(
             "update operations set amount = amount + 1 where id in (select id from operations"
             " order by legacy_operation_id limit %s)", (total * 6 // 10,)).rowcount

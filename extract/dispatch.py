@@ -663,7 +663,7 @@ def changed_rows(changes: KeyChanges, ids: pa.Array) -> Iterator[pa.Table]:
             if rows.num_rows:
                 yield rows
         return
-    wanted = ids.cast(pa.string())
+    wanted: pa.Array | None = None
     key_type = changes.scan.source_key_type.removesuffix("[]")
     after: Any = None
     while True:
@@ -677,13 +677,27 @@ def changed_rows(changes: KeyChanges, ids: pa.Array) -> Iterator[pa.Table]:
             read += batch.num_rows
             after = batch.column(PRIMARY_KEY)[-1].as_py()
             rows = _as_dlt_types(pa.Table.from_batches([batch]))
-            kept = rows.filter(
-                pc.is_in(rows[PRIMARY_KEY].cast(pa.string()), value_set=wanted)
-            )
+            keys = rows[PRIMARY_KEY].combine_chunks()
+            if wanted is None:
+                wanted = ids.cast(keys.type)
+            kept = rows.filter(_among(keys, wanted))
             if kept.num_rows:
                 yield conform(kept, changes.schema())
         if read < SCAN_PAGE_ROWS:
             return
+
+
+def _among(keys: pa.Array, wanted: pa.Array) -> pa.Array:
+    """Which of `keys` are in `wanted`. `is_in` hashes its whole value set on every
+    call (800,000 wanted uuids: about 0.6 s per batch of 50,000), so the set is only the
+    wanted keys between the batch's least and greatest key: in Arrow's order, so a
+    database that orders keys otherwise makes the set larger, never wrong."""
+    bounds = pc.min_max(keys)
+    low, high = bounds["min"], bounds["max"]
+    if not low.is_valid:
+        return pc.is_in(keys, value_set=wanted.slice(0, 0))
+    near = pc.and_(pc.greater_equal(wanted, low), pc.less_equal(wanted, high))
+    return pc.is_in(keys, value_set=wanted.filter(near))
 
 
 def key_batches(ids: pa.Array) -> Iterator[pa.Array]:

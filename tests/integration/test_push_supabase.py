@@ -262,7 +262,11 @@ def test_money_and_json_arrive_exactly(
             "created_at, updated_at) values (%s, 1, %s, 'aligner', 'open', now(), now())",
             (case_id, patient_id),
         )
-    metadata = {"legacy_id": 7, "sq_order_id": "sq-1", "card_last": "0042", "office_card": None}
+    metadata = {"legacy_id": 7, "sq_order_id": "sq-1", "card_last": "0042", "office_card": None,
+                # beyond 64 bits (orjson refuses it: json.dumps writes it), a small float,
+                # quotes, a backslash, accents and an emoji, nesting
+                "big": 123456789012345678901234567890, "tiny": 1e-07,
+                "note": 'a "quote" \\ é 😀', "nested": [1, 2.5, {"k": None}]}
     operation = {
         "id": str(uuid.uuid4()),
         "legacy_operation_id": 7,

@@ -492,8 +492,18 @@ class Ledger:
 
         The rule of known_rejections, in one statement over the whole view, so the
         safety caps and the gate can count what a pass will really send before it
-        reads the first batch.
+        reads the first batch. Without any rejection of this sync on record the answer
+        is 0 and the view is not computed (a second time: the pass reads it too).
         """
+        params = {"destination": destination, "object_name": object_name, "pass": pass_name}
+        any_rejection = self.conn.execute(
+            "select exists (select from reverse_etl.rejected_records"
+            " where destination = %(destination)s and object_name = %(object_name)s"
+            " and pass = %(pass)s)",
+            params,
+        ).fetchone()
+        if not (any_rejection and any_rejection[0]):
+            return 0
         view_relation = sql.Identifier(*view.split("."))
         wanted = sql.SQL("select _sync_key::text, _payload_hash::text from {view}").format(
             view=view_relation
@@ -501,10 +511,7 @@ class Ledger:
         query = sql.SQL("select count(*) from ({rule}) as known").format(
             rule=sql.SQL(_KNOWN_REJECTIONS).format(wanted=wanted)  # type: ignore[arg-type]
         )
-        row = self.conn.execute(
-            query,
-            {"destination": destination, "object_name": object_name, "pass": pass_name},
-        ).fetchone()
+        row = self.conn.execute(query, params).fetchone()
         return int(row[0]) if row else 0
 
     def outstanding_rejections(self, sync_name: str | None = None) -> list[dict[str, Any]]:

@@ -733,6 +733,27 @@ def test_count_known_rejections_agrees_with_known_rejections(conn: Conn) -> None
     assert ledger.count_known_rejections("sync.properties_to_create", **as_update) == 1
 
 
+
+def test_without_a_rejection_on_record_the_view_is_not_computed(conn: Conn) -> None:
+    """No rejection of this destination, object and pass: the count is 0 without
+    reading the view (here one that fails whenever it is computed)."""
+    ledger = Ledger(conn)
+    ledger.migrate()
+    other = open_create_run(ledger, sync_name="salesforce.properties.update", pass_name="update")
+    ledger.record_batch(other, [entry("other_pass", "rejected", payload_hash="h-o")], Counts(), 0)
+    conn.execute("create schema sync")
+    conn.execute(
+        "create view sync.fails as select 'other_pass'::text as _sync_key,"
+        " (1 / (g - g))::text as _payload_hash from generate_series(1, 3) as g"
+    )
+    where = {"destination": "salesforce", "object_name": "Product_Property__c"}
+
+    assert ledger.count_known_rejections("sync.fails", **where, pass_name="create") == 0
+    # a rejection of that pass on record: the view is computed (and here it fails)
+    with pytest.raises(psycopg.errors.DivisionByZero):
+        ledger.count_known_rejections("sync.fails", **where, pass_name="update")
+
+
 # -- the pass lock ------------------------------------------------------------------------
 
 

@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg import sql
 from psycopg.abc import Buffer
 from psycopg.adapt import Loader
 from psycopg.conninfo import make_conninfo
+from psycopg.types.json import set_json_loads
 from psycopg.types.string import TextLoader
 
 from common.redaction import redact
@@ -141,6 +143,23 @@ class _JsonNumberLoader(Loader):
         return int(number) if number.is_integer() and abs(number) < 2**53 else number
 
 
+# A run of digits this long may be a number orjson would not give back exactly (it
+# reads an integer beyond 64 bits as a float); json.loads reads such a value. Found by
+# mapping every digit to 0 and anything else to a space (5 times faster than a regex).
+_DIGITS_AS_ZEROS = bytes(48 if 48 <= byte <= 57 else 32 for byte in range(256))
+_LONG_DIGITS = b"0" * 16
+
+
+def _json_loads(data: Buffer) -> Any:
+    """A json or jsonb value of a view as Python objects, as json.loads makes them.
+    orjson reads the common value about five times faster (json.loads took a twelfth
+    of a 733,000-row create pass); a long run of digits goes through json.loads."""
+    data = bytes(data)
+    if _LONG_DIGITS in data.translate(_DIGITS_AS_ZEROS):
+        return json.loads(data)
+    return orjson.loads(data)
+
+
 # Type oids whose values the reader's loaders return ready for JSON: text-like,
 # booleans, integers, floats, numeric (_JsonNumberLoader), date and uuid (as
 # text), json and jsonb (already parsed).
@@ -176,6 +195,7 @@ class SyncViewReader:
         conn.adapters.register_loader("date", TextLoader)
         conn.adapters.register_loader("uuid", TextLoader)
         conn.adapters.register_loader("numeric", _JsonNumberLoader)
+        set_json_loads(_json_loads, context=conn)
         try:
             # ISO: a date's text is `YYYY-MM-DD`, as destinations expect it.
             conn.execute("set datestyle to 'ISO, YMD'")

@@ -50,3 +50,20 @@ def test_json_values_arrive_as_json_loads_makes_them(conn: psycopg.Connection[An
     assert [row.payload["extra"] for row in rows] == VALUES
     big = rows[1].payload["legacy_data"]["big"]
     assert type(big) is int and big == 123456789012345678901234567890
+
+
+def test_a_json_value_orjson_refuses_arrives_as_json_loads_makes_it(
+    conn: psycopg.Connection[Any],
+) -> None:
+    # A json (not jsonb) column keeps its text as written: Postgres accepts a lone
+    # surrogate escape there, which json.loads reads and orjson refuses.
+    conn.execute(
+        "create table sync.things_to_create (extra json, _sync_key text, _payload_hash text)"
+    )
+    conn.execute(
+        "insert into sync.things_to_create values (%s::json, '01', 'h')", ['{"note": "\\ud800x"}']
+    )
+
+    rows = read_sync_view(conn, "sync.things_to_create")
+
+    assert rows[0].payload["extra"] == {"note": "\ud800x"}
